@@ -1,0 +1,161 @@
+// Turns a schema-valid config into the immutable RuntimeConfig, with cross-checks that no
+// single key can make: references, uniqueness, contradictions, shadowed routes.
+import { BUILTIN_TIMEOUTS, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
+import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
+import { formatDuration } from './units.ts'
+import type { Limit, ListenAddress, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
+
+export type Report = (severity: Severity, path: ConfigPath, message: string, options?: { key?: boolean }) => void
+
+type Parsed = ParsedConfig
+type ParsedRoute = Parsed['routes'][number]
+type TimeoutKey = keyof RouteTimeoutsInput
+
+function splitAddress (address: string): ListenAddress {
+  const colon = address.lastIndexOf(':')
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, '')
+  return { address, host, port: Number(address.slice(colon + 1)) }
+}
+
+const lt = (a: number | null, b: number | null): boolean => a !== null && (b === null || a < b)
+
+function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, report: Report): RouteTimeouts {
+  const defaults = parsed.defaults.timeouts
+  const own = route.timeouts ?? {}
+  /** Where a key was written, for positions in messages: the route, else `defaults`. */
+  const where = (key: TimeoutKey): ConfigPath => own[key] !== undefined ? [...path, 'timeouts', key] : ['defaults', 'timeouts', key]
+  const pick = (key: TimeoutKey): Limit | undefined => {
+    if (own[key] !== undefined) return { ms: own[key], source: 'route' }
+    if (defaults[key] !== undefined) return { ms: defaults[key], source: 'defaults' }
+    return undefined
+  }
+  const request = pick('request') ?? { ms: BUILTIN_TIMEOUTS.request, source: 'default' }
+  const streamIdle = pick('streamIdle') ?? { ms: BUILTIN_TIMEOUTS.streamIdle, source: 'default' }
+  const explicitFirstByte = pick('firstByte')
+  const firstByte = explicitFirstByte ?? { ms: request.ms, source: 'default' }
+  const maxClientTimeout = pick('maxClientTimeout') ?? { ms: request.ms, source: 'default' }
+
+  if (request.ms === null && explicitFirstByte === undefined) {
+    report('error', where('request'), 'request: none needs an explicit firstByte (a duration, or none written on purpose): otherwise a request could wait for response headers forever')
+  }
+  if (explicitFirstByte !== undefined && lt(request.ms, firstByte.ms)) {
+    if (lt(maxClientTimeout.ms, firstByte.ms)) {
+      report('error', where('firstByte'), `firstByte (${formatDuration(firstByte.ms)}) can never fire: request (${formatDuration(request.ms)}) and maxClientTimeout (${formatDuration(maxClientTimeout.ms)}) end the request first`)
+    } else {
+      report('warning', where('firstByte'), `firstByte (${formatDuration(firstByte.ms)}) is longer than request (${formatDuration(request.ms)}): it only matters for clients that extend their deadline with x-longhaul-timeout-ms`)
+    }
+  }
+  if (streamIdle.ms !== null && request.ms !== null && streamIdle.ms >= request.ms) {
+    report('warning', where('streamIdle'), `streamIdle (${formatDuration(streamIdle.ms)}) is not shorter than request (${formatDuration(request.ms)}): a silent stream is always cut by request first`)
+  }
+  if (lt(maxClientTimeout.ms, request.ms)) {
+    report('error', where('maxClientTimeout'), `maxClientTimeout (${formatDuration(maxClientTimeout.ms)}) is shorter than request (${formatDuration(request.ms)}): it is how far a client may extend request, so it cannot be shorter`)
+  }
+  return { request, streamIdle, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout }
+}
+
+/** True when every request that `later` matches is already taken by `earlier`. */
+function shadows (earlier: RouteConfig, later: RouteConfig): boolean {
+  const a = earlier.match
+  const b = later.match
+  if (!b.pathPrefix.startsWith(a.pathPrefix)) return false
+  if (a.methods !== null && (b.methods === null || !b.methods.every((m) => a.methods!.includes(m)))) return false
+  if (a.host === null) return true
+  if (b.host === null) return false
+  if (a.host === b.host) return true
+  return a.host.startsWith('*.') && b.host.endsWith(a.host.slice(1))
+}
+
+export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], report: Report): RuntimeConfig {
+  const listen = parsed.listen.map((l) => splitAddress(l.address))
+  const admin = splitAddress(parsed.admin.address)
+  const seenAddresses = new Map<string, ConfigPath>()
+  listen.forEach((l, i) => {
+    if (seenAddresses.has(l.address) && l.port !== 0) report('error', ['listen', i, 'address'], `listen address ${l.address} appears twice`)
+    seenAddresses.set(l.address, ['listen', i, 'address'])
+  })
+  if (seenAddresses.has(admin.address) && admin.port !== 0) report('error', ['admin', 'address'], `admin address ${admin.address} is also a listener address`)
+
+  const upstreams: Record<string, UpstreamConfig> = {}
+  for (const [name, u] of Object.entries(parsed.upstreams)) {
+    const seen = new Set<string>()
+    u.endpoints.forEach((e, i) => {
+      const normalized = new URL(e).origin
+      if (seen.has(normalized)) report('error', ['upstreams', name, 'endpoints', i], `endpoint ${e} appears twice`)
+      seen.add(normalized)
+    })
+    upstreams[name] = Object.freeze({
+      name,
+      endpoints: Object.freeze([...u.endpoints]),
+      balance: u.balance,
+      connectTimeoutMs: u.connectTimeout,
+      idleTimeout: u.idleTimeout,
+      maxConnectionsPerEndpoint: u.maxConnectionsPerEndpoint,
+      tcpKeepAliveMs: u.tcpKeepAlive
+    })
+  }
+
+  const used = new Set<string>()
+  const names = new Map<string, number>()
+  const routes: RouteConfig[] = parsed.routes.map((r, index) => {
+    const path: ConfigPath = ['routes', index]
+    if (names.has(r.name)) report('error', [...path, 'name'], `route name '${r.name}' is already used by routes[${names.get(r.name)}]`)
+    names.set(r.name, index)
+    if (upstreams[r.upstream] === undefined) {
+      const hint = didYouMean(r.upstream, Object.keys(upstreams))
+      report('error', [...path, 'upstream'], `upstream '${r.upstream}' is not defined under upstreams${hint === undefined ? '' : ` (did you mean '${hint}'?)`}`)
+    }
+    used.add(r.upstream)
+    const prefix = r.match.pathPrefix
+    const strip = r.rewrite?.stripPrefix ?? null
+    if (strip !== null && !prefix.startsWith(strip)) {
+      if (strip.startsWith(prefix)) {
+        report('warning', [...path, 'rewrite', 'stripPrefix'], `stripPrefix ${strip} is longer than match.pathPrefix ${prefix}: paths matched by the route that do not start with it are forwarded unchanged`)
+      } else {
+        report('error', [...path, 'rewrite', 'stripPrefix'], `stripPrefix ${strip} is not a prefix of match.pathPrefix ${prefix}: it would never apply`)
+      }
+    }
+    return Object.freeze({
+      name: r.name,
+      index,
+      match: Object.freeze({
+        pathPrefix: prefix,
+        methods: r.match.methods === undefined ? null : Object.freeze([...new Set(r.match.methods)]),
+        host: r.match.host === undefined ? null : r.match.host.toLowerCase()
+      }),
+      upstream: r.upstream,
+      timeouts: Object.freeze(resolveTimeouts(r, parsed, path, report)),
+      sse: Object.freeze({ errorEvent: r.sse.errorEvent }),
+      stripPrefix: strip
+    })
+  })
+
+  routes.forEach((later, j) => {
+    const earlier = routes.slice(0, j).find((candidate) => shadows(candidate, later))
+    if (earlier !== undefined) {
+      report('warning', ['routes', j], `route '${later.name}' never matches: routes[${earlier.index}] ('${earlier.name}') takes every request it would match`)
+    }
+  })
+  for (const name of Object.keys(upstreams)) {
+    if (!used.has(name)) report('warning', ['upstreams', name], `upstream '${name}' is not used by any route`, { key: true })
+  }
+
+  const d = parsed.downstream
+  return Object.freeze({
+    source: Object.freeze(source),
+    listen: Object.freeze(listen.map((l) => Object.freeze(l))),
+    admin: Object.freeze(admin),
+    downstream: Object.freeze({
+      headersTimeoutMs: d.headersTimeout,
+      bodyIdleTimeoutMs: d.bodyIdleTimeout,
+      idleTimeoutMs: d.idleTimeout,
+      sendTimeoutMs: d.sendTimeout,
+      maxHeaderSize: d.maxHeaderSize,
+      maxBodySize: d.maxBodySize,
+      tcpKeepAliveMs: d.tcpKeepAlive
+    }),
+    upstreams: Object.freeze(upstreams),
+    routes: Object.freeze(routes),
+    log: Object.freeze({ level: parsed.log.level })
+  })
+}

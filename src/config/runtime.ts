@@ -1,0 +1,68 @@
+// The resolved, immutable, fully typed configuration. Everything below config/ reads only this:
+// limits in milliseconds, `null` meaning unlimited, every default already applied.
+
+export type LimitSource = 'default' | 'defaults' | 'route' | 'client'
+
+export interface Limit {
+  readonly ms: number | null
+  readonly source: LimitSource
+}
+
+export interface RouteTimeouts {
+  readonly firstByte: Limit
+  /** firstByte was not written anywhere: it follows the request's effective limit (client deadline included). */
+  readonly firstByteFollowsRequest: boolean
+  readonly streamIdle: Limit
+  readonly request: Limit
+  readonly maxClientTimeout: Limit
+}
+
+export interface RouteConfig {
+  readonly name: string
+  readonly index: number
+  readonly match: {
+    readonly pathPrefix: string
+    readonly methods: readonly string[] | null
+    readonly host: string | null
+  }
+  readonly upstream: string
+  readonly timeouts: RouteTimeouts
+  readonly sse: { readonly errorEvent: boolean }
+  readonly stripPrefix: string | null
+}
+
+export interface UpstreamConfig {
+  readonly name: string
+  readonly endpoints: readonly string[]
+  readonly balance: 'least-request' | 'round-robin'
+  readonly connectTimeoutMs: number
+  readonly idleTimeout: number | 'auto'
+  readonly maxConnectionsPerEndpoint: number
+  readonly tcpKeepAliveMs: number
+}
+
+export interface ListenAddress {
+  readonly address: string
+  readonly host: string
+  readonly port: number
+}
+
+export interface DownstreamConfig {
+  readonly headersTimeoutMs: number
+  readonly bodyIdleTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly sendTimeoutMs: number
+  readonly maxHeaderSize: number
+  readonly maxBodySize: number
+  readonly tcpKeepAliveMs: number
+}
+
+export interface RuntimeConfig {
+  readonly source: { readonly path: string, readonly hash: string, readonly loadedAt: string }
+  readonly listen: readonly ListenAddress[]
+  readonly admin: ListenAddress
+  readonly downstream: DownstreamConfig
+  readonly upstreams: Readonly<Record<string, UpstreamConfig>>
+  readonly routes: readonly RouteConfig[]
+  readonly log: { readonly level: string }
+}

@@ -1,0 +1,115 @@
+// The single source of config keys, their meaning and their defaults (DESIGN.md §3).
+// A key is here only once the code acts on it: a key accepted but ignored is the silent
+// failure longhaul exists to prevent. The JSON Schema for editors is generated from this file.
+import { z } from 'zod'
+import { parseDuration, parseSize } from './units.ts'
+
+const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$'
+const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB)$'
+
+function unitString (kind: 'duration' | 'size', example: string, extra: string[] = []) {
+  const alternatives = extra.map((word) => `'${word}' or `).join('')
+  return z.string({
+    error: (issue) => typeof issue.input === 'number'
+      ? `a bare number is not a ${kind}: write ${alternatives}a number with a unit, e.g. '${issue.input}${kind === 'duration' ? 's' : 'KiB'}'`
+      : `expected a ${kind} such as '${example}'`
+  })
+}
+
+/** A duration with a unit, parsed to milliseconds. */
+export const duration = unitString('duration', '30s')
+  .regex(new RegExp(DURATION_PATTERN), { error: (i) => `invalid duration '${String(i.input)}': write a number with a unit (ms, s, m, h), e.g. '30s'` })
+  .transform((text) => parseDuration(text) as number)
+
+/** A duration, or `none` for unlimited (null). */
+export const durationOrNone = unitString('duration', '30s', ['none'])
+  .regex(new RegExp(`^none$|${DURATION_PATTERN}`), { error: (i) => `invalid duration '${String(i.input)}': write 'none' or a number with a unit (ms, s, m, h), e.g. '30s'` })
+  .transform((text): number | null => text === 'none' ? null : parseDuration(text) as number)
+
+/** A duration, or `auto` (the server's Keep-Alive hint minus 1 s, else 4 s). */
+export const durationOrAuto = unitString('duration', '4s', ['auto'])
+  .regex(new RegExp(`^auto$|${DURATION_PATTERN}`), { error: (i) => `invalid duration '${String(i.input)}': write 'auto' or a number with a unit (ms, s, m, h), e.g. '4s'` })
+  .transform((text): number | 'auto' => text === 'auto' ? 'auto' : parseDuration(text) as number)
+
+/** A size with a unit, parsed to bytes. */
+export const size = unitString('size', '16KiB')
+  .regex(new RegExp(SIZE_PATTERN), { error: (i) => `invalid size '${String(i.input)}': write a whole number with a unit (B, KiB, MiB, GiB), e.g. '16KiB'` })
+  .transform((text) => parseSize(text) as number)
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'expected HOST:PORT, e.g. 0.0.0.0:8080 (port 0 picks a free port)' })
+  .refine((text) => Number(text.slice(text.lastIndexOf(':') + 1)) <= 65535, { error: 'port must be 0-65535' })
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'names use letters, digits, - _ . and start with a letter or digit' })
+
+const endpoint = z.string().refine((text) => {
+  try {
+    const url = new URL(text)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') && url.search === '' && !text.endsWith('/')
+  } catch { return false }
+}, { error: 'expected an endpoint URL such as http://10.0.0.5:8000 (scheme http or https, no path)' })
+
+/** Built-in route timeouts (provenance `default`). Route timeouts have provenance, so they carry no zod default. */
+export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000 } as const
+
+const timeouts = z.strictObject({
+  firstByte: durationOrNone.optional().describe('Until response headers arrive, counted from the request\'s arrival. Default: the request limit. Outcome first_byte_timeout.'),
+  streamIdle: durationOrNone.optional().describe('Max silence between response body chunks; re-armed per chunk, paused while a slow client holds the response back. Default 5m. Outcome stream_idle_timeout.'),
+  request: durationOrNone.optional().describe('The whole exchange, from arrival to the last response byte; `none` = unlimited (streamIdle still applies). Default 10m. Outcome request_timeout.'),
+  maxClientTimeout: durationOrNone.optional().describe('How far a client\'s x-longhaul-timeout-ms may extend `request`. Default: the request limit (a client can shorten, not lengthen).')
+})
+
+const downstream = z.strictObject({
+  headersTimeout: duration.prefault('30s').describe('The whole request head must arrive within this (slowloris). Outcome request_headers_timeout.'),
+  bodyIdleTimeout: duration.prefault('60s').describe('Max silence between request body chunks while the gateway waits for them. Outcome request_body_timeout.'),
+  idleTimeout: duration.prefault('620s').describe('Keep-alive idle time of client connections; above common load balancer idle timeouts (GCLB 600 s).'),
+  sendTimeout: duration.prefault('60s').describe('A client that accepts no response bytes this long is cut. Outcome client_send_timeout.'),
+  maxHeaderSize: size.prefault('16KiB').describe('Largest request head accepted; larger is answered 431.'),
+  maxBodySize: size.prefault('100MiB').describe('Largest request body accepted. Outcome payload_too_large.'),
+  tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.')
+})
+
+const upstream = z.strictObject({
+  endpoints: z.array(endpoint).min(1, { error: 'an upstream needs at least one endpoint' }).describe('Endpoint URLs, e.g. [http://10.0.0.5:8000].'),
+  balance: z.enum(['least-request', 'round-robin']).prefault('least-request').describe('least-request: the less busy of two distinct random endpoints (power of two choices); round-robin: in turn.'),
+  connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
+  idleTimeout: durationOrAuto.prefault('auto').describe('Pooled connection idle time: `auto` = the server\'s Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else 4 s.'),
+  maxConnectionsPerEndpoint: z.int().min(1).max(65535).prefault(256).describe('Most open connections to one endpoint.'),
+  tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on upstream sockets start after this much silence.')
+})
+
+const route = z.strictObject({
+  name: name.describe('Route name: used in logs, metrics and /config.'),
+  match: z.strictObject({
+    pathPrefix: z.string().startsWith('/', { error: 'pathPrefix must start with /' }).prefault('/').describe('Plain string prefix of the path (like Envoy and Traefik): /v1/chat also matches /v1/chatty.'),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, { error: 'methods are upper case, e.g. POST' })).min(1).optional().describe('Methods this route takes; any when absent.'),
+    host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, { error: 'expected a host name such as api.example.com or *.example.com' }).optional().describe('Host header to match (port ignored, case-insensitive); *.example.com matches sub-domains.')
+  }).prefault({}),
+  upstream: name.describe('Name of an upstream under `upstreams`.'),
+  timeouts: timeouts.optional(),
+  sse: z.strictObject({
+    errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send `event: longhaul-error` naming the outcome.')
+  }).prefault({}),
+  rewrite: z.strictObject({
+    stripPrefix: z.string().startsWith('/', { error: 'stripPrefix must start with /' }).describe('Removed from the front of the path before forwarding.')
+  }).optional()
+})
+
+export const configSchema = z.strictObject({
+  listen: z.array(z.strictObject({
+    address: hostPort.describe('HOST:PORT of an HTTP/1.1 listener.')
+  })).min(1, { error: 'at least one listener is needed' }).prefault([{ address: '0.0.0.0:8080' }]),
+  admin: z.strictObject({
+    address: hostPort.prefault('127.0.0.1:9901').describe('HOST:PORT of the admin listener (/healthz /readyz /config); loopback by default.')
+  }).prefault({}),
+  downstream: downstream.prefault({}),
+  upstreams: z.record(name, upstream).describe('Named groups of endpoints.'),
+  defaults: z.strictObject({ timeouts: timeouts.prefault({}) }).prefault({}),
+  routes: z.array(route).min(1, { error: 'at least one route is needed' }).describe('Tried in order; the first match wins.'),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info')
+  }).prefault({})
+})
+
+export type ConfigInput = z.input<typeof configSchema>
+export type ParsedConfig = z.output<typeof configSchema>
+export type RouteTimeoutsInput = z.output<typeof timeouts>
