@@ -1,0 +1,164 @@
+// One Deadline per request (DESIGN.md principle 3): every time limit of the request lives here,
+// on Node's own timers (undici's coarse timers never decide a cut). Each limit has one timer,
+// created once and re-armed with refresh(); a disarmed timer that fires anyway is ignored.
+import type { RouteTimeouts, LimitSource } from '../config/runtime.ts'
+import type { Ending, Outcome } from './outcome.ts'
+
+/** setTimeout's largest delay; longer budgets are clamped to it (about 24.8 days). */
+export const TIMER_MAX_MS = 2 ** 31 - 1
+
+export interface RequestLimits {
+  /** The whole exchange; null = unlimited. */
+  readonly totalMs: number | null
+  readonly totalOutcome: 'request_timeout' | 'client_deadline_exceeded'
+  readonly totalSource: LimitSource
+  /** Until response headers, only when shorter than the total budget; null = none of its own. */
+  readonly firstByteMs: number | null
+  readonly streamIdleMs: number | null
+}
+
+/**
+ * The limits of one request from the route's timeouts and the client's x-longhaul-timeout-ms.
+ * The client may shorten `request`, and lengthen it up to `maxClientTimeout`. The outcome names
+ * the limit that binds: the client's budget when it is the shorter one.
+ * Returns a string (the reason) for a malformed header: that is bad_request.
+ */
+export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefined): RequestLimits | string {
+  let totalMs = t.request.ms
+  let totalOutcome: RequestLimits['totalOutcome'] = 'request_timeout'
+  let totalSource = t.request.source
+  if (clientHeader !== undefined) {
+    if (!/^\d{1,16}$/.test(clientHeader)) return `x-longhaul-timeout-ms must be a non-negative integer of milliseconds, got '${clientHeader.slice(0, 40)}'`
+    const clientMs = Math.min(Number(clientHeader), TIMER_MAX_MS)
+    if (totalMs === null || clientMs < totalMs) {
+      totalMs = clientMs
+      totalOutcome = 'client_deadline_exceeded'
+      totalSource = 'client'
+    } else if (clientMs > totalMs) {
+      const cap = t.maxClientTimeout.ms
+      if (cap === null || clientMs <= cap) {
+        totalMs = clientMs
+        totalOutcome = 'client_deadline_exceeded'
+        totalSource = 'client'
+      } else if (cap > totalMs) {
+        totalMs = cap // the route's cap binds, not the client's budget
+      }
+    }
+  }
+  if (totalMs !== null) totalMs = Math.min(totalMs, TIMER_MAX_MS)
+  const own = t.firstByteFollowsRequest ? null : t.firstByte.ms
+  const firstByteMs = own !== null && (totalMs === null || own < totalMs) ? own : null
+  return { totalMs, totalOutcome, totalSource, firstByteMs, streamIdleMs: t.streamIdle.ms === null ? null : Math.min(t.streamIdle.ms, TIMER_MAX_MS) }
+}
+
+export interface DownstreamLimits {
+  readonly bodyIdleTimeoutMs: number
+  readonly sendTimeoutMs: number
+}
+
+type Slot = 'total' | 'firstByte' | 'streamIdle' | 'bodyIdle' | 'send'
+
+/** One re-armable timer: created on first arm, refresh()ed after that. */
+class LimitTimer {
+  armed = false
+  #timer: NodeJS.Timeout | undefined
+  readonly #ms: number
+  readonly #fire: () => void
+  constructor (ms: number, fire: () => void) {
+    this.#ms = ms
+    this.#fire = fire
+  }
+
+  arm (): void {
+    this.armed = true
+    if (this.#timer === undefined) this.#timer = setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.#ms)
+    else this.#timer.refresh()
+  }
+
+  disarm (): void { this.armed = false }
+
+  clear (): void {
+    this.armed = false
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+  }
+}
+
+export type Phase = 'request' | 'response' | 'done'
+
+export class Deadline {
+  readonly limits: RequestLimits
+  readonly startedAt: number
+  phase: Phase = 'request'
+  readonly #now: () => number
+  readonly #onLimit: (ending: Ending) => void
+  readonly #timers: Partial<Record<Slot, LimitTimer>> = {}
+  #idlePaused = false
+
+  constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, now: () => number = performance.now.bind(performance)) {
+    this.limits = limits
+    this.#now = now
+    this.startedAt = now()
+    this.#onLimit = onLimit
+    const add = (slot: Slot, ms: number | null, outcome: Outcome): void => {
+      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, () => this.#fire(outcome, ms))
+    }
+    add('total', limits.totalMs, limits.totalOutcome)
+    add('firstByte', limits.firstByteMs, 'first_byte_timeout')
+    add('streamIdle', limits.streamIdleMs, 'stream_idle_timeout')
+    add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
+    add('send', downstream.sendTimeoutMs, 'client_send_timeout')
+    this.#timers.total?.arm()
+    this.#timers.firstByte?.arm()
+  }
+
+  #fire (outcome: Outcome, limitMs: number): void {
+    if (this.phase === 'done') return
+    this.#onLimit({ outcome, limitMs })
+  }
+
+  elapsedMs (): number { return Math.round(this.#now() - this.startedAt) }
+
+  /** Budget left for the upstream (x-longhaul-timeout-ms), at least 1 (0 would read as "none"); null when unlimited. */
+  remainingMs (): number | null {
+    if (this.limits.totalMs === null) return null
+    return Math.max(1, Math.floor(this.limits.totalMs - (this.#now() - this.startedAt)))
+  }
+
+  /** Response headers arrived: the first-byte clock stops, the stream-idle clock starts. */
+  responseStarted (): void {
+    this.phase = 'response'
+    this.#timers.firstByte?.disarm()
+    if (!this.#idlePaused) this.#timers.streamIdle?.arm()
+  }
+
+  /** A response body chunk arrived: the upstream is not silent. */
+  touch (): void {
+    if (!this.#idlePaused) this.#timers.streamIdle?.arm()
+  }
+
+  /**
+   * The client holds the response back (backpressure): the upstream is not silent, the client is
+   * slow, so streamIdle pauses and sendTimeout runs instead (DESIGN.md §11).
+   */
+  sendBlocked (): void {
+    this.#idlePaused = true
+    this.#timers.streamIdle?.disarm()
+    this.#timers.send?.arm()
+  }
+
+  sendDrained (): void {
+    this.#idlePaused = false
+    this.#timers.send?.disarm()
+    if (this.phase === 'response') this.#timers.streamIdle?.arm()
+  }
+
+  /** The gateway waits for the next request body chunk from the client. */
+  awaitingBody (): void { this.#timers.bodyIdle?.arm() }
+  bodyArrived (): void { this.#timers.bodyIdle?.disarm() }
+
+  /** The request ended, whatever the outcome: no limit may fire after this. */
+  stop (): void {
+    this.phase = 'done'
+    for (const timer of Object.values(this.#timers)) timer.clear()
+  }
+}

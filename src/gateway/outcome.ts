@@ -1,0 +1,89 @@
+// The closed outcome vocabulary (DESIGN.md §4). One row per outcome: the same code appears in
+// the error body, the x-longhaul-error header, the access log `outcome` and the metric label.
+// Outcome names are public: never rename or reuse one. Adding one is a one-place change here.
+import { formatDuration } from '../config/units.ts'
+
+interface OutcomeSpec {
+  /** Status of a gateway-made response; for client-side endings, the status logged (499). */
+  readonly status: number
+  /** RFC 9209 Proxy-Status error type; null when the gateway makes no error response. */
+  readonly proxyStatus: string | null
+  /** One human sentence; `{limit}` is replaced by the limit's value. */
+  readonly message: string
+  /** The response is made by the gateway only when no response header went out yet. */
+  readonly retryAfter?: boolean
+  readonly connectionClose?: boolean
+}
+
+export const OUTCOMES = {
+  ok: { status: 200, proxyStatus: null, message: 'finished cleanly' },
+  no_route: { status: 404, proxyStatus: 'destination_not_found', message: 'no route matches this request' },
+  bad_request: { status: 400, proxyStatus: 'http_request_error', message: 'the request is malformed' },
+  request_headers_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request head did not arrive within downstream.headersTimeout ({limit})', connectionClose: true },
+  request_body_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request body was silent longer than downstream.bodyIdleTimeout ({limit})', connectionClose: true },
+  payload_too_large: { status: 413, proxyStatus: 'http_request_error', message: 'the request body is larger than downstream.maxBodySize', connectionClose: true },
+  client_aborted: { status: 499, proxyStatus: null, message: 'the client went away; the upstream request was aborted' },
+  client_send_timeout: { status: 499, proxyStatus: null, message: 'the client accepted no response bytes for downstream.sendTimeout ({limit})' },
+  overloaded: { status: 503, proxyStatus: 'connection_limit_reached', message: 'the upstream is at its concurrency limit', retryAfter: true },
+  upstream_unavailable: { status: 503, proxyStatus: 'destination_unavailable', message: 'no upstream endpoint could be reached' },
+  connect_timeout: { status: 503, proxyStatus: 'connection_timeout', message: 'connecting to the upstream took longer than connectTimeout ({limit})' },
+  first_byte_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no response headers within firstByte ({limit})' },
+  stream_idle_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream response was silent longer than streamIdle ({limit})' },
+  request_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the exchange took longer than the route\'s request timeout ({limit})' },
+  client_deadline_exceeded: { status: 504, proxyStatus: 'http_response_timeout', message: 'the client\'s x-longhaul-timeout-ms budget ({limit}) ran out' },
+  upstream_reset: { status: 502, proxyStatus: 'connection_terminated', message: 'the upstream closed or reset the connection' },
+  upstream_protocol_error: { status: 502, proxyStatus: 'http_protocol_error', message: 'the upstream response could not be parsed' },
+  draining: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway is shutting down', connectionClose: true },
+  drain_timeout: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway shut down before the request finished (drain.timeout {limit})' }
+} as const satisfies Record<string, OutcomeSpec>
+
+export type Outcome = keyof typeof OUTCOMES
+export const OUTCOME_NAMES = Object.keys(OUTCOMES) as Outcome[]
+
+/** Everything known about how a request ended, carried into the error body, log and metrics. */
+export interface Ending {
+  readonly outcome: Outcome
+  /** The limit that fired, in ms, when a limit fired. */
+  readonly limitMs?: number | undefined
+  /** A detail for the message (the parse error, the bad header), never a secret. */
+  readonly detail?: string | undefined
+}
+
+export function describe (ending: Ending): string {
+  const spec: OutcomeSpec = OUTCOMES[ending.outcome]
+  const sentence = spec.message.replace('{limit}', ending.limitMs === undefined ? '?' : formatDuration(ending.limitMs))
+  return ending.detail === undefined ? sentence : `${sentence}: ${ending.detail}`
+}
+
+export interface ErrorContext {
+  route: string | null
+  upstream: string | null
+  requestId: string
+  elapsedMs: number
+}
+
+/** The JSON document of a gateway-made error (also the data of the SSE error record). */
+export function errorDocument (ending: Ending, ctx: ErrorContext): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    code: ending.outcome,
+    message: describe(ending),
+    route: ctx.route,
+    upstream: ctx.upstream,
+    requestId: ctx.requestId
+  }
+  if (ending.limitMs !== undefined) doc.limitMs = ending.limitMs
+  doc.elapsedMs = ctx.elapsedMs
+  return doc
+}
+
+/** RFC 9209 Proxy-Status for a gateway-made error: `longhaul; error=…; details="…"`. */
+export function proxyStatusHeader (ending: Ending, elapsedMs: number): string | null {
+  const type: string | null = (OUTCOMES[ending.outcome] as OutcomeSpec).proxyStatus
+  if (type === null) return null
+  const details = ending.limitMs === undefined ? ending.outcome : `${ending.outcome} after ${elapsedMs}ms`
+  return `longhaul; error=${type}; details="${details}"`
+}
+
+export function outcomeSpec (outcome: Outcome): OutcomeSpec {
+  return OUTCOMES[outcome]
+}

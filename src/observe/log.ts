@@ -1,0 +1,71 @@
+// Every log line longhaul writes is a method here (like fastify's log-controller): the access
+// line, one per finished request, and the lifecycle events. Nothing else calls pino.
+import pino, { type Logger } from 'pino'
+import type { Diagnostic } from '../config/diagnostics.ts'
+import { formatDiagnostic } from '../config/diagnostics.ts'
+
+export interface AccessRecord {
+  requestId: string
+  method: string
+  host: string | null
+  path: string
+  route: string | null
+  upstream: string | null
+  endpoint: string | null
+  protocol: string
+  clientIp: string
+  status: number
+  outcome: string
+  attempts: number
+  bytesIn: number
+  bytesOut: number
+  durationMs: number
+  firstByteMs: number | null
+  limitMs?: number
+}
+
+export class GatewayLog {
+  readonly #logger: Logger
+  readonly #destination: pino.DestinationStream & { flushSync?: () => void }
+
+  constructor (level: string, destination?: pino.DestinationStream) {
+    // Asynchronous writes: no synchronous I/O in the data path (pino docs/asynchronous.md).
+    this.#destination = destination ?? pino.destination({ dest: 1, sync: false })
+    this.#logger = pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, this.#destination)
+  }
+
+  set level (level: string) { this.#logger.level = level }
+
+  access (record: AccessRecord): void {
+    this.#logger.info(record, 'access')
+  }
+
+  started (listeners: string[], admin: string, configPath: string, configHash: string): void {
+    this.#logger.info({ listeners, admin, config: configPath, configHash }, 'started')
+  }
+
+  configWarnings (warnings: readonly Diagnostic[]): void {
+    for (const w of warnings) this.#logger.warn({ warning: formatDiagnostic(w) }, 'config warning')
+  }
+
+  demoUpstream (url: string): void {
+    this.#logger.info({ url }, 'demo upstream started')
+  }
+
+  stopping (signal: string, inflight: number): void {
+    this.#logger.info({ signal, inflight }, 'stopping')
+  }
+
+  exited (code: number): void {
+    this.#logger.info({ code }, 'exit')
+  }
+
+  error (event: string, err: unknown): void {
+    this.#logger.error({ err }, event)
+  }
+
+  /** Write out what is buffered; called before exit. */
+  flush (): void {
+    try { this.#destination.flushSync?.() } catch { /* nothing more can be done at exit */ }
+  }
+}
