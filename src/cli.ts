@@ -1,0 +1,169 @@
+// longhaul's command line (DESIGN.md §6). Exit codes: 0 success, 1 invalid config or a failed
+// run, 2 usage error.
+import { existsSync } from 'node:fs'
+import { Command, CommanderError, Option } from 'commander'
+import { loadConfigFile, parseConfigText, type LoadedConfig } from './config/load.ts'
+import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
+import { formatDuration } from './config/units.ts'
+import { GatewayServer } from './gateway/server.ts'
+import { GatewayLog } from './observe/log.ts'
+import { demoBanner, demoConfigText } from './demo/config.ts'
+import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
+
+const DEFAULT_CONFIG = 'longhaul.yaml'
+
+function printDiagnostics (err: ConfigError): void {
+  for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
+}
+
+async function serve (options: { config?: string, listen?: string, admin?: string }): Promise<void> {
+  const file = options.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
+  let loaded: LoadedConfig
+  let stopDemo: (() => Promise<void>) | undefined
+  let banner: ((gateway: string, admin: string) => string) | undefined
+  try {
+    if (file !== undefined) {
+      if (options.listen !== undefined || options.admin !== undefined) throw new CommanderError(2, 'longhaul.usage', '--listen and --admin apply to the embedded demo only; set listen and admin in the config file')
+      loaded = await loadConfigFile(file)
+    } else {
+      const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 })
+      stopDemo = () => demo.close()
+      loaded = parseConfigText(demoConfigText({ listen: options.listen ?? '0.0.0.0:8080', admin: options.admin ?? '127.0.0.1:9901', upstreamUrl: demo.url }), '<embedded demo>')
+      banner = demoBanner
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printDiagnostics(err)
+      process.exitCode = 1
+      return
+    }
+    throw err
+  }
+  const log = new GatewayLog(loaded.config.log.level)
+  log.configWarnings(loaded.warnings)
+  const gateway = new GatewayServer(loaded.config, log)
+  try {
+    await gateway.start()
+  } catch (err) {
+    log.error('start failed', err)
+    log.flush()
+    await stopDemo?.()
+    process.exitCode = 1
+    return
+  }
+  if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, gateway.adminAddress))
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      // A second signal ends at once.
+      log.exited(1)
+      log.flush()
+      process.exit(1)
+    }
+    stopping = true
+    log.stopping(signal, gateway.inflight)
+    void gateway.stop().then(async () => {
+      await stopDemo?.()
+      log.exited(0)
+      log.flush()
+      process.exit(0)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function check (options: { config?: string, json?: boolean, explain?: string }): Promise<void> {
+  const file = options.config ?? DEFAULT_CONFIG
+  try {
+    const { config, warnings } = await loadConfigFile(file)
+    if (options.json === true) {
+      process.stdout.write(`${JSON.stringify({ valid: true, file, errors: [], warnings }, null, 2)}\n`)
+    } else {
+      for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`)
+    }
+    if (options.explain !== undefined) {
+      const route = config.routes.find((r) => r.name === options.explain)
+      if (route === undefined) {
+        process.stderr.write(`${file}: no route named '${options.explain}' (routes: ${config.routes.map((r) => r.name).join(', ')})\n`)
+        process.exitCode = 2
+        return
+      }
+      process.stdout.write(explainRoute(route))
+    } else if (options.json !== true) {
+      process.stdout.write(`${file}: valid (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams, ${warnings.length} warnings)\n`)
+    }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    if (options.json === true) {
+      const errors = err.diagnostics.filter((d) => d.severity === 'error')
+      const warnings = err.diagnostics.filter((d) => d.severity === 'warning')
+      process.stdout.write(`${JSON.stringify({ valid: false, file, errors, warnings }, null, 2)}\n`)
+    } else {
+      printDiagnostics(err)
+    }
+    process.exitCode = 1
+  }
+}
+
+function explainRoute (route: import('./config/runtime.ts').RouteConfig): string {
+  const t = route.timeouts
+  const rows: Array<[string, string, string, string]> = [
+    ['firstByte', t.firstByteFollowsRequest ? `= request (${formatDuration(t.request.ms)})` : formatDuration(t.firstByte.ms), t.firstByte.source, 'first_byte_timeout'],
+    ['streamIdle', formatDuration(t.streamIdle.ms), t.streamIdle.source, 'stream_idle_timeout'],
+    ['request', formatDuration(t.request.ms), t.request.source, 'request_timeout'],
+    ['maxClientTimeout', formatDuration(t.maxClientTimeout.ms), t.maxClientTimeout.source, 'client_deadline_exceeded']
+  ]
+  const lines = [`route ${route.name} → upstream ${route.upstream}`, 'limit             value          source    outcome']
+  for (const [name, value, source, outcome] of rows) lines.push(`${name.padEnd(17)} ${value.padEnd(14)} ${source.padEnd(9)} ${outcome}`)
+  return `${lines.join('\n')}\n`
+}
+
+async function demoUpstream (options: { port: string, host: string }): Promise<void> {
+  const port = Number(options.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CommanderError(2, 'longhaul.usage', `--port must be 0-65535, got '${options.port}'`)
+  const demo = await startDemoUpstream({ host: options.host, port })
+  process.stderr.write(`demo upstream listening on ${demo.url}\nfault knobs (request header x-demo-NAME or query parameter NAME):\n`)
+  for (const knob of DEMO_KNOBS) process.stderr.write(`  ${knob.name.padEnd(20)} ${knob.description}\n`)
+  const stop = (): void => { void demo.close().then(() => process.exit(0)) }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+const program = new Command()
+  .name('longhaul')
+  .description('An HTTP gateway for long-running requests: every timeout named, enforced and reported.')
+  .exitOverride()
+  .showHelpAfterError()
+
+program.command('serve')
+  .description(`run the gateway (with no --config and no ./${DEFAULT_CONFIG}: the embedded demo)`)
+  .option('-c, --config <file>', 'config file')
+  .addOption(new Option('--listen <host:port>', 'embedded demo only: gateway address (default 0.0.0.0:8080)'))
+  .addOption(new Option('--admin <host:port>', 'embedded demo only: admin address (default 127.0.0.1:9901)'))
+  .action(serve)
+
+program.command('check')
+  .description('validate a config file: exit 0 valid (warnings printed), 1 invalid')
+  .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+  .option('--json', 'write a JSON report to stdout')
+  .option('--explain <route>', 'print the route\'s effective timeouts and where each came from')
+  .action(check)
+
+program.command('demo-upstream')
+  .description('run the built-in demo upstream (OpenAI-style slow answers, with fault knobs)')
+  .option('-p, --port <n>', 'port', '8000')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .action(demoUpstream)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0)
+    if (err.code === 'longhaul.usage') process.stderr.write(`error: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}
