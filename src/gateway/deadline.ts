@@ -42,6 +42,7 @@ export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefine
         totalSource = 'client'
       } else if (cap > totalMs) {
         totalMs = cap // the route's cap binds, not the client's budget
+        totalSource = t.maxClientTimeout.source
       }
     }
   }
@@ -127,7 +128,7 @@ export class Deadline {
   /** Response headers arrived: the first-byte clock stops, the stream-idle clock starts. */
   responseStarted (): void {
     this.phase = 'response'
-    this.#timers.firstByte?.disarm()
+    this.#timers.firstByte?.clear()
     if (!this.#idlePaused) this.#timers.streamIdle?.arm()
   }
 

@@ -48,6 +48,10 @@ export class GatewayLog {
     for (const w of warnings) this.#logger.warn({ warning: formatDiagnostic(w) }, 'config warning')
   }
 
+  upstreamWarning (upstream: string, endpoint: string, warning: string): void {
+    this.#logger.warn({ upstream, endpoint, warning }, 'upstream warning')
+  }
+
   demoUpstream (url: string): void {
     this.#logger.info({ url }, 'demo upstream started')
   }

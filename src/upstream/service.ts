@@ -42,8 +42,11 @@ export class Endpoint {
   readonly url: string
   readonly pool: Pool
   inflight = 0
+  readonly #idleTimeout: number | 'auto'
+  #hintChecked = false
   constructor (url: string, cfg: UpstreamConfig) {
     this.url = url
+    this.#idleTimeout = cfg.idleTimeout
     const auto = cfg.idleTimeout === 'auto'
     this.pool = new Pool(url, {
       connections: cfg.maxConnectionsPerEndpoint,
@@ -57,6 +60,22 @@ export class Endpoint {
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
       connect: timedConnector(cfg)
     })
+  }
+
+  /**
+   * An explicit idleTimeout that is not below the server's own keep-alive (its Keep-Alive:
+   * timeout= hint) would reuse connections the server is closing: the keep-alive race. The pool
+   * still follows the hint (minus 1 s), but the config says otherwise, so say it, once per
+   * endpoint. Returns the warning to log, or null.
+   */
+  checkKeepAliveHint (header: string): string | null {
+    if (this.#hintChecked || this.#idleTimeout === 'auto') return null
+    this.#hintChecked = true
+    const match = /timeout=(\d+)/i.exec(header)
+    if (match === null) return null
+    const serverMs = Number(match[1]) * 1000
+    if (this.#idleTimeout < serverMs) return null
+    return `upstream idleTimeout (${this.#idleTimeout}ms) is not below ${this.url}'s keep-alive (Keep-Alive: timeout=${match[1]}): longhaul follows the hint (minus 1s) instead; set idleTimeout below it or use auto`
   }
 }
 

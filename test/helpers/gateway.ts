@@ -22,12 +22,14 @@ export interface RunningGateway {
   configPath: string
   lines: LogLine[]
   stderr: () => string
+  /** Resolves once stderr matches (it is written after the `started` line). */
+  waitForStderr: (pattern: RegExp, timeoutMs?: number) => Promise<string>
   /** Resolves with the first log line (already seen or still to come) that matches. */
   waitForLine: (match: (line: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>
   /** The access line of a request, by its x-request-id. */
   accessLine: (requestId: string, timeoutMs?: number) => Promise<LogLine>
-  /** Sends a signal and resolves with the exit code. */
-  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  /** Sends a signal (SIGKILL after killAfterMs) and resolves with the exit code. */
+  stop: (signal?: NodeJS.Signals, killAfterMs?: number) => Promise<number | null>
   exited: Promise<number | null>
 }
 
@@ -70,6 +72,21 @@ export async function startGateway (configText: string | null, options: { args?:
   const waiters = new Set<{ match: (l: LogLine) => boolean, resolve: (l: LogLine) => void }>()
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const waitForStderr = (pattern: RegExp, timeoutMs = 5000): Promise<string> => new Promise((resolve, reject) => {
+    if (pattern.test(stderr)) return resolve(stderr)
+    const onData = (): void => {
+      if (!pattern.test(stderr)) return
+      clearTimeout(timer)
+      child.stderr!.off('data', onData)
+      resolve(stderr)
+    }
+    const timer = setTimeout(() => {
+      child.stderr!.off('data', onData)
+      reject(new Error(`stderr did not match ${String(pattern)} within ${timeoutMs} ms: ${stderr.slice(-2000)}`))
+    }, timeoutMs)
+    // Registered after the collecting listener, so `stderr` already holds the new chunk.
+    child.stderr!.on('data', onData)
+  })
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let line: LogLine
     try { line = JSON.parse(text) as LogLine } catch { return }
@@ -105,11 +122,16 @@ export async function startGateway (configText: string | null, options: { args?:
     configPath,
     lines,
     stderr: () => stderr,
+    waitForStderr,
     waitForLine,
     accessLine: (requestId, timeoutMs) => waitForLine((l) => l.msg === 'access' && l.requestId === requestId, timeoutMs),
-    stop: async (signal = 'SIGTERM') => {
+    stop: async (signal = 'SIGTERM', killAfterMs = 5000) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      return exited
+      // A gateway that does not exit in time (a test left a stream open) must not hang the suite.
+      const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+      const code = await exited
+      clearTimeout(timer)
+      return code
     },
     exited
   }
