@@ -115,8 +115,8 @@ function explainRoute (route: import('./config/runtime.ts').RouteConfig): string
     ['request', formatDuration(t.request.ms), t.request.source, 'request_timeout'],
     ['maxClientTimeout', formatDuration(t.maxClientTimeout.ms), t.maxClientTimeout.source, 'client_deadline_exceeded']
   ]
-  const lines = [`route ${route.name} → upstream ${route.upstream}`, 'limit             value          source    outcome']
-  for (const [name, value, source, outcome] of rows) lines.push(`${name.padEnd(17)} ${value.padEnd(14)} ${source.padEnd(9)} ${outcome}`)
+  const lines = [`route ${route.name} → upstream ${route.upstream}`, `${'limit'.padEnd(17)} ${'value'.padEnd(22)} ${'source'.padEnd(9)} outcome`]
+  for (const [name, value, source, outcome] of rows) lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${source.padEnd(9)} ${outcome}`)
   return `${lines.join('\n')}\n`
 }
 

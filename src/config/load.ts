@@ -56,7 +56,8 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const diagnostics: Diagnostic[] = []
   for (const e of [...doc.errors, ...doc.warnings]) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 }
+    // With prettyErrors off, yaml leaves linePos unset: the offset in e.pos is the position.
+    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
     diagnostics.push({ severity: doc.errors.includes(e as never) ? 'error' : 'warning', file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0]! })
   }
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)

@@ -45,7 +45,8 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
       report('warning', where('firstByte'), `firstByte (${formatDuration(firstByte.ms)}) is longer than request (${formatDuration(request.ms)}): it only matters for clients that extend their deadline with x-longhaul-timeout-ms`)
     }
   }
-  if (streamIdle.ms !== null && request.ms !== null && streamIdle.ms >= request.ms) {
+  // Only a streamIdle somebody wrote: the built-in 5m above a short request is no mistake.
+  if (streamIdle.source !== 'default' && streamIdle.ms !== null && request.ms !== null && streamIdle.ms >= request.ms) {
     report('warning', where('streamIdle'), `streamIdle (${formatDuration(streamIdle.ms)}) is not shorter than request (${formatDuration(request.ms)}): a silent stream is always cut by request first`)
   }
   if (lt(maxClientTimeout.ms, request.ms)) {

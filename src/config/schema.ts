@@ -80,7 +80,7 @@ const upstream = z.strictObject({
 const route = z.strictObject({
   name: name.describe('Route name: used in logs, metrics and /config.'),
   match: z.strictObject({
-    pathPrefix: z.string().startsWith('/', { error: 'pathPrefix must start with /' }).prefault('/').describe('Plain string prefix of the path (like Envoy and Traefik): /v1/chat also matches /v1/chatty.'),
+    pathPrefix: z.string().regex(/^\//, { error: 'pathPrefix must start with /' }).prefault('/').describe('Plain string prefix of the path (like Envoy and Traefik): /v1/chat also matches /v1/chatty.'),
     methods: z.array(z.string().regex(/^[A-Z]+$/, { error: 'methods are upper case, e.g. POST' })).min(1).optional().describe('Methods this route takes; any when absent.'),
     host: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, { error: 'expected a host name such as api.example.com or *.example.com' }).optional().describe('Host header to match (port ignored, case-insensitive); *.example.com matches sub-domains.')
   }).prefault({}),
@@ -90,7 +90,7 @@ const route = z.strictObject({
     errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send `event: longhaul-error` naming the outcome.')
   }).prefault({}),
   rewrite: z.strictObject({
-    stripPrefix: z.string().startsWith('/', { error: 'stripPrefix must start with /' }).describe('Removed from the front of the path before forwarding.')
+    stripPrefix: z.string().regex(/^\//, { error: 'stripPrefix must start with /' }).describe('Removed from the front of the path before forwarding.')
   }).optional()
 })
 
