@@ -150,6 +150,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.firstByteMs = this.elapsedMs()
     this.status = statusCode
     this.#sse = this.target!.route.sse.errorEvent && isSse(headers)
+    const keepAlive = headers['keep-alive']
+    if (typeof keepAlive === 'string') {
+      const warning = this.endpoint!.checkKeepAliveHint(keepAlive)
+      if (warning !== null) this.log.upstreamWarning(this.target!.upstream.name, this.endpoint!.url, warning)
+    }
     const out = downstreamResponseHeaders(headers, this.requestId)
     this.res.writeHead(statusCode, out)
     // A stream's headers go out at once; a body with a known length follows them in one write.
