@@ -1,0 +1,98 @@
+// Fault knobs of the demo upstream: names, descriptions and per-request parsing.
+// A knob is read from the request header `x-demo-<name>` or, failing that, from the
+// query parameter `<name>` (the header wins).
+import type { IncomingHttpHeaders } from 'node:http'
+
+export interface DemoKnob {
+  readonly name: string
+  readonly description: string
+}
+
+export const DEMO_KNOBS = [
+  { name: 'delay-ms', description: 'wait this many ms before answering (before the response headers and every other fault)' },
+  { name: 'chunks', description: 'tokens (chat) or events (/sse) to send; default 40' },
+  { name: 'interval-ms', description: 'ms between two tokens/events (chat, /sse; default 50) or 64 KiB chunks (/bytes; default 0)' },
+  { name: 'stall-after', description: 'after N body chunks stop writing and keep the connection open; 0 = headers, then nothing' },
+  { name: 'reset-after', description: 'after N body chunks reset the connection (TCP RST); 0 = before any response byte' },
+  { name: 'empty-reply', description: '1 = close the connection without writing a single byte' },
+  { name: 'malformed', description: '1 = answer with bytes that are not a valid HTTP response' },
+  { name: 'status', description: 'respond with this status code (200-599) instead of 200' },
+  { name: 'retry-after', description: 'add Retry-After: <value> (seconds or an HTTP date)' },
+  { name: 'keep-alive-hint', description: 'add Keep-Alive: timeout=<N> (seconds)' },
+  { name: 'close-idle-after-ms', description: 'close the connection if it stays idle this many ms after the response' },
+] as const satisfies readonly DemoKnob[]
+
+export type DemoKnobName = (typeof DEMO_KNOBS)[number]['name']
+
+/** Knob values of one request; undefined = not given. */
+export interface DemoKnobs {
+  delayMs: number
+  chunks: number | undefined
+  intervalMs: number | undefined
+  stallAfter: number | undefined
+  resetAfter: number | undefined
+  emptyReply: boolean
+  malformed: boolean
+  status: number | undefined
+  retryAfter: string | undefined
+  keepAliveHint: number | undefined
+  closeIdleAfterMs: number | undefined
+}
+
+export type ParseKnobsResult = { ok: true, knobs: DemoKnobs } | { ok: false, error: string }
+
+/** Largest delay setTimeout honours (a larger one silently becomes 1 ms). */
+export const MAX_TIMER_MS = 2_147_483_647
+
+class KnobError extends Error {}
+
+function rawValue (name: DemoKnobName, headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
+  const h = headers[`x-demo-${name}`]
+  if (h !== undefined) return Array.isArray(h) ? h.join(', ') : h
+  return query.get(name) ?? undefined
+}
+
+export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams): ParseKnobsResult {
+  const invalid = (name: DemoKnobName, value: string): never => {
+    throw new KnobError(`invalid x-demo-${name}: ${value}`)
+  }
+  const int = (name: DemoKnobName, min: number, max: number): number | undefined => {
+    const v = rawValue(name, headers, query)
+    if (v === undefined) return undefined
+    if (!/^\d+$/.test(v)) return invalid(name, v)
+    const n = Number(v)
+    if (!Number.isSafeInteger(n) || n < min || n > max) return invalid(name, v)
+    return n
+  }
+  const flag = (name: DemoKnobName): boolean => int(name, 0, 1) === 1
+  const retryAfter = (): string | undefined => {
+    const v = rawValue('retry-after', headers, query)
+    if (v === undefined) return undefined
+    if (/^\d+$/.test(v)) return v
+    // An HTTP date (RFC 9110 IMF-fixdate and friends).
+    if (/^[A-Za-z]{3}, /.test(v) && !Number.isNaN(Date.parse(v))) return v
+    return invalid('retry-after', v)
+  }
+  const MAX = Number.MAX_SAFE_INTEGER
+  try {
+    return {
+      ok: true,
+      knobs: {
+        delayMs: int('delay-ms', 0, MAX_TIMER_MS) ?? 0,
+        chunks: int('chunks', 0, MAX),
+        intervalMs: int('interval-ms', 0, MAX_TIMER_MS),
+        stallAfter: int('stall-after', 0, MAX),
+        resetAfter: int('reset-after', 0, MAX),
+        emptyReply: flag('empty-reply'),
+        malformed: flag('malformed'),
+        status: int('status', 200, 599),
+        retryAfter: retryAfter(),
+        keepAliveHint: int('keep-alive-hint', 0, MAX),
+        closeIdleAfterMs: int('close-idle-after-ms', 0, MAX_TIMER_MS),
+      },
+    }
+  } catch (err) {
+    if (err instanceof KnobError) return { ok: false, error: err.message }
+    throw err
+  }
+}
