@@ -7,6 +7,9 @@ import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
 import { formatDuration } from './config/units.ts'
 import { GatewayServer } from './gateway/server.ts'
 import { GatewayLog } from './observe/log.ts'
+import { GatewayMetrics } from './observe/metrics.ts'
+import { drain } from './lifecycle/drain.ts'
+import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
 import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
 
@@ -16,11 +19,12 @@ function printDiagnostics (err: ConfigError): void {
   for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
 }
 
-async function serve (options: { config?: string, listen?: string, admin?: string }): Promise<void> {
+async function serve (options: { config?: string, listen?: string, admin?: string, watch?: boolean }): Promise<void> {
   const file = options.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
   let loaded: LoadedConfig
   let stopDemo: (() => Promise<void>) | undefined
   let banner: ((gateway: string, admin: string) => string) | undefined
+  if (options.watch === true && file === undefined) throw new CommanderError(2, 'longhaul.usage', '--watch needs a config file')
   try {
     if (file !== undefined) {
       if (options.listen !== undefined || options.admin !== undefined) throw new CommanderError(2, 'longhaul.usage', '--listen and --admin apply to the embedded demo only; set listen and admin in the config file')
@@ -41,7 +45,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   }
   const log = new GatewayLog(loaded.config.log.level)
   log.configWarnings(loaded.warnings)
-  const gateway = new GatewayServer(loaded.config, log)
+  const gateway = new GatewayServer(loaded.config, log, new GatewayMetrics())
   try {
     await gateway.start()
   } catch (err) {
@@ -54,24 +58,28 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, gateway.adminAddress))
 
   let stopping = false
+  const exit = (code: number): never => {
+    log.exited(code)
+    log.flush()
+    process.exit(code)
+  }
   const stop = (signal: string): void => {
-    if (stopping) {
-      // A second signal ends at once.
-      log.exited(1)
-      log.flush()
-      process.exit(1)
-    }
+    if (stopping) exit(1) // a second signal ends at once
     stopping = true
-    log.stopping(signal, gateway.inflight)
-    void gateway.stop().then(async () => {
+    void drain(gateway, signal).then(async (cut) => {
+      await gateway.close()
       await stopDemo?.()
-      log.exited(0)
-      log.flush()
-      process.exit(0)
+      // 1 when requests had to be cut: the rollout lost work, and the exit code says so.
+      exit(cut === 0 ? 0 : 1)
     })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    if (file === undefined) log.notice('SIGHUP ignored: the embedded demo has no config file to reload')
+    else void reloadFrom(gateway, file)
+  })
+  if (options.watch === true && file !== undefined) watchConfig(gateway, file)
 }
 
 async function check (options: { config?: string, json?: boolean, explain?: string }): Promise<void> {
@@ -140,6 +148,7 @@ const program = new Command()
 program.command('serve')
   .description(`run the gateway (with no --config and no ./${DEFAULT_CONFIG}: the embedded demo)`)
   .option('-c, --config <file>', 'config file')
+  .option('--watch', 'reload the config file when it changes (also through a Kubernetes ConfigMap ..data symlink swap)')
   .addOption(new Option('--listen <host:port>', 'embedded demo only: gateway address (default 0.0.0.0:8080)'))
   .addOption(new Option('--admin <host:port>', 'embedded demo only: admin address (default 127.0.0.1:9901)'))
   .action(serve)

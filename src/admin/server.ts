@@ -1,12 +1,19 @@
 // The admin listener (DESIGN.md §7), separate from client traffic and loopback by default.
 import http from 'node:http'
 import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
+import type { Generation } from '../gateway/generation.ts'
 
 export type GatewayState = 'starting' | 'serving' | 'draining'
 
+/** What the admin endpoints read from the running gateway. */
 export interface AdminSource {
-  state (): GatewayState
-  config (): RuntimeConfig
+  readonly state: GatewayState
+  readonly config: RuntimeConfig
+  readonly generation: Generation
+  readonly inflight: number
+  oldestInflightMs (): number
+  readonly lastReload: { ok: boolean, at: string, errors: string[], restartRequired: string[] } | null
+  readonly metrics: { text (): Promise<string>, readonly registry: { contentType: string } }
 }
 
 function limitJson (limit: Limit): { ms: number | null, source: string } {
@@ -32,11 +39,29 @@ export function effectiveRoute (route: RouteConfig): Record<string, unknown> {
 export function effectiveConfig (config: RuntimeConfig): Record<string, unknown> {
   return {
     source: config.source,
+    drain: config.drain,
     listen: config.listen.map((l) => l.address),
     admin: config.admin.address,
     downstream: config.downstream,
     upstreams: config.upstreams,
     routes: config.routes.map(effectiveRoute)
+  }
+}
+
+/** GET /status (DESIGN.md §11): state, config identity, last reload, load, upstream endpoints. */
+export function status (source: AdminSource): Record<string, unknown> {
+  const { config } = source
+  const upstreams: Record<string, unknown> = {}
+  for (const [name, service] of source.generation.upstreams) {
+    upstreams[name] = { endpoints: service.endpoints.map((e) => ({ url: e.url, healthy: true, inflight: e.inflight })) }
+  }
+  return {
+    state: source.state,
+    config: { path: config.source.path, hash: config.source.hash, loadedAt: config.source.loadedAt },
+    lastReload: source.lastReload,
+    inflight: source.inflight,
+    oldestInflightMs: source.oldestInflightMs(),
+    upstreams
   }
 }
 
@@ -53,11 +78,19 @@ export function createAdminServer (source: AdminSource): http.Server {
     switch (path) {
       case '/healthz': return json(res, 200, { status: 'ok' })
       case '/readyz': {
-        const state = source.state()
+        const state = source.state
         return json(res, state === 'serving' ? 200 : 503, { state })
       }
-      case '/config': return json(res, 200, effectiveConfig(source.config()))
-      default: return json(res, 404, { error: 'unknown admin endpoint', endpoints: ['/healthz', '/readyz', '/config'] })
+      case '/config': return json(res, 200, effectiveConfig(source.config))
+      case '/status': return json(res, 200, status(source))
+      case '/metrics': {
+        source.metrics.text().then((text) => {
+          res.writeHead(200, { 'content-type': source.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) })
+          res.end(text)
+        }, (err: Error) => json(res, 500, { error: err.message }))
+        return
+      }
+      default: return json(res, 404, { error: 'unknown admin endpoint', endpoints: ['/healthz', '/readyz', '/metrics', '/status', '/config'] })
     }
   })
 }

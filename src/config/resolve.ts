@@ -141,6 +141,14 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     if (!used.has(name)) report('warning', ['upstreams', name], `upstream '${name}' is not used by any route`, { key: true })
   }
 
+  // A drain shorter than a route's request cuts that route's healthy requests at every rollout.
+  for (const route of routes) {
+    const request = route.timeouts.request.ms
+    if (request === null || request > parsed.drain.timeout) {
+      report('warning', ['routes', route.index, 'timeouts', 'request'], `drain.timeout (${formatDuration(parsed.drain.timeout)}) is shorter than route '${route.name}' request (${formatDuration(request)}): a shutdown will cut its longest requests as drain_timeout`)
+    }
+  }
+
   const d = parsed.downstream
   return Object.freeze({
     source: Object.freeze(source),
@@ -157,6 +165,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     }),
     upstreams: Object.freeze(upstreams),
     routes: Object.freeze(routes),
+    drain: Object.freeze({ delayMs: parsed.drain.delay, timeoutMs: parsed.drain.timeout }),
     log: Object.freeze({ level: parsed.log.level })
   })
 }

@@ -64,5 +64,6 @@ export interface RuntimeConfig {
   readonly downstream: DownstreamConfig
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>
   readonly routes: readonly RouteConfig[]
+  readonly drain: { readonly delayMs: number, readonly timeoutMs: number }
   readonly log: { readonly level: string }
 }

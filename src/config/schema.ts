@@ -105,6 +105,10 @@ export const configSchema = z.strictObject({
   upstreams: z.record(name, upstream).describe('Named groups of endpoints.'),
   defaults: z.strictObject({ timeouts: timeouts.prefault({}) }).prefault({}),
   routes: z.array(route).min(1, { error: 'at least one route is needed' }).describe('Tried in order; the first match wins.'),
+  drain: z.strictObject({
+    delay: duration.prefault('5s').describe('After SIGTERM, /readyz says 503 and the gateway keeps serving this long, while load balancers take it out of rotation.'),
+    timeout: duration.prefault('10m').describe('Then, with new connections refused, in-flight requests get this long to finish; what is left ends as drain_timeout.')
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info')
   }).prefault({})

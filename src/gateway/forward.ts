@@ -12,12 +12,23 @@ import { errorRecord, isEventStream, isSse } from './sse.ts'
 import { writeErrorResponse } from './respond.ts'
 import { hostOf } from './router.ts'
 import type { Generation } from './generation.ts'
-import type { GatewayLog } from '../observe/log.ts'
+import type { AccessRecord } from '../observe/log.ts'
+import type { GatewayMetrics } from '../observe/metrics.ts'
 
 type DispatchController = Dispatcher.DispatchController
 
 /** How long an SSE error record may take to reach the client before the reset goes out anyway. */
 const ERROR_RECORD_GRACE_MS = 1000
+
+/** What an exchange needs from the running gateway. */
+export interface ExchangeHost {
+  readonly metrics: GatewayMetrics
+  /** Shutting down past drain.delay: refuse new requests, close connections after responses. */
+  readonly refusing: boolean
+  recordAccess (record: AccessRecord): void
+  exchangeEnded (exchange: Exchange): void
+  log: { upstreamWarning (upstream: string, endpoint: string, warning: string): void }
+}
 
 /** Where the request is going once a route matched. */
 interface Target {
@@ -29,7 +40,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly gen: Generation
-  readonly log: GatewayLog
+  readonly host: ExchangeHost
   readonly startedAt = performance.now()
   readonly requestId: string
   target: Target | null = null
@@ -45,9 +56,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #sse = false
   #upstreamDone = false
 
-  constructor (gen: Generation, log: GatewayLog, req: IncomingMessage, res: ServerResponse) {
+  constructor (gen: Generation, host: ExchangeHost, req: IncomingMessage, res: ServerResponse) {
     this.gen = gen
-    this.log = log
+    this.host = host
     this.req = req
     this.res = res
     this.requestId = requestIdOf(req.headers)
@@ -62,6 +73,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // A response closed before it finished: the client went away (principle 7).
       if (this.ending === null && !res.writableFinished) this.finish({ outcome: 'client_aborted' })
     })
+    // fastify's return503OnClosing: a request that reaches a gateway that stopped accepting is
+    // refused with Connection: close, so the client retries elsewhere.
+    if (this.host.refusing) return this.finish({ outcome: 'draining' })
     const url = req.url ?? ''
     // Only configured upstreams are ever contacted: absolute-form and asterisk targets are refused.
     if (!url.startsWith('/')) return this.finish({ outcome: 'bad_request', detail: 'the request target must be a path (origin-form)' })
@@ -71,6 +85,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (route === undefined) return this.finish({ outcome: 'no_route' })
     const upstream = gen.upstreams.get(route.upstream)!
     this.target = { route, upstream }
+    this.host.metrics.inflight(route.name, 1)
 
     const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
     if (typeof limits === 'string') return this.finish({ outcome: 'bad_request', detail: limits })
@@ -148,14 +163,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.ending !== null) return
     this.deadline!.responseStarted()
     this.firstByteMs = this.elapsedMs()
+    this.host.metrics.firstByte(this.target!.route.name, this.firstByteMs)
     this.status = statusCode
     this.#sse = this.target!.route.sse.errorEvent && isSse(headers)
     const keepAlive = headers['keep-alive']
     if (typeof keepAlive === 'string') {
       const warning = this.endpoint!.checkKeepAliveHint(keepAlive)
-      if (warning !== null) this.log.upstreamWarning(this.target!.upstream.name, this.endpoint!.url, warning)
+      if (warning !== null) this.host.log.upstreamWarning(this.target!.upstream.name, this.endpoint!.url, warning)
     }
     const out = downstreamResponseHeaders(headers, this.requestId)
+    if (this.host.refusing) out.connection = 'close'
     this.res.writeHead(statusCode, out)
     // A stream's headers go out at once; a body with a known length follows them in one write.
     if (headers['content-length'] === undefined || isEventStream(headers['content-type'])) this.res.flushHeaders()
@@ -210,7 +227,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#truncate(ending)
     }
     if (!res.headersSent || this.status === 0) this.status = outcomeSpec(outcome).status
-    this.log.access({
+    this.host.recordAccess({
       requestId: this.requestId,
       method: this.req.method ?? '',
       host: this.req.headers.host ?? null,
@@ -229,6 +246,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       firstByteMs: this.firstByteMs,
       ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs })
     })
+    if (this.target !== null) this.host.metrics.inflight(this.target.route.name, -1)
+    this.host.exchangeEnded(this)
   }
 
   #errorDocument (ending: Ending): Record<string, unknown> {

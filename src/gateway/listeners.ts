@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
-export function createListener (downstream: DownstreamConfig, log: GatewayLog, handler: RequestHandler): http.Server {
+export function createListener (downstream: DownstreamConfig, log: Pick<GatewayLog, 'access'>, handler: RequestHandler): http.Server {
   const server = http.createServer({
     // Node checks the head timeout on an interval (30 s by default): far too coarse for a named
     // limit of a few seconds, so check at a tenth of the limit, 50 ms to 1 s.
@@ -23,11 +23,17 @@ export function createListener (downstream: DownstreamConfig, log: GatewayLog, h
     keepAliveInitialDelay: downstream.tcpKeepAliveMs
   }, handler)
   server.timeout = 0
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, downstream, log))
+  // Node starts the head clock of a connection's first request when the connection opens, so the
+  // time a head timeout took can be told; for a later request it starts at a first byte the
+  // gateway never sees.
+  const openedAt = new WeakMap<Socket, number>()
+  server.on('connection', (socket: Socket) => openedAt.set(socket, performance.now()))
+  server.on('request', (req: http.IncomingMessage) => openedAt.delete(req.socket))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, downstream, log, openedAt.get(socket)))
   return server
 }
 
-function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: DownstreamConfig, log: GatewayLog): void {
+function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: DownstreamConfig, log: Pick<GatewayLog, 'access'>, openedAt: number | undefined): void {
   const code = err.code ?? ''
   // A client that went away, or a keep-alive connection closed between requests: nothing to answer.
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
@@ -48,9 +54,11 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
     status = 400
   }
   const requestId = randomUUID()
-  const document = errorDocument(ending, { route: null, upstream: null, requestId, elapsedMs: 0 })
+  // A later request's head timed out at least its limit after its unseen first byte.
+  const elapsedMs = openedAt !== undefined ? Math.round(performance.now() - openedAt) : ending.limitMs ?? 0
+  const document = errorDocument(ending, { route: null, upstream: null, requestId, elapsedMs })
   const body = JSON.stringify({ error: document })
-  const proxyStatus = proxyStatusHeader(ending, 0)
+  const proxyStatus = proxyStatusHeader(ending, elapsedMs)
   socket.end(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
     'content-type: application/json\r\n' +
@@ -75,7 +83,7 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
     attempts: 0,
     bytesIn: 0,
     bytesOut: 0,
-    durationMs: ending.limitMs ?? 0,
+    durationMs: elapsedMs,
     firstByteMs: null,
     ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs })
   })

@@ -1,39 +1,65 @@
-// The running gateway: listeners, admin listener and the current configuration generation.
+// The running gateway: listeners, the admin listener, the current configuration generation and
+// the requests in flight. Lifecycle steps (drain, reload) act through the methods here.
 import type http from 'node:http'
+import { once } from 'node:events'
 import type { RuntimeConfig } from '../config/runtime.ts'
-import type { GatewayLog } from '../observe/log.ts'
+import type { GatewayLog, AccessRecord } from '../observe/log.ts'
+import type { GatewayMetrics } from '../observe/metrics.ts'
 import { createAdminServer, type GatewayState } from '../admin/server.ts'
-import { Exchange } from './forward.ts'
+import { Exchange, type ExchangeHost } from './forward.ts'
 import { Generation } from './generation.ts'
 import { createListener, listen } from './listeners.ts'
+import type { Ending } from './outcome.ts'
 
-export class GatewayServer {
+export interface ReloadResult {
+  ok: boolean
+  at: string
+  errors: string[]
+  /** Settings that changed but only take effect on a restart (listeners, admin, socket options). */
+  restartRequired: string[]
+}
+
+export class GatewayServer implements ExchangeHost {
   readonly log: GatewayLog
+  readonly metrics: GatewayMetrics
   #generation: Generation
   #state: GatewayState = 'starting'
   #servers: http.Server[] = []
   #admin: http.Server | null = null
-  #inflight = 0
+  /** In flight, oldest first (a Set keeps insertion order). */
+  readonly #exchanges = new Set<Exchange>()
   #idleWaiters: Array<() => void> = []
+  /** After drain.delay: new requests are refused as `draining`, responses close their connection. */
+  refusing = false
+  lastReload: ReloadResult | null = null
   /** Bound addresses, as HOST:PORT, in config order. */
   addresses: string[] = []
   adminAddress = ''
 
-  constructor (config: RuntimeConfig, log: GatewayLog) {
+  constructor (config: RuntimeConfig, log: GatewayLog, metrics: GatewayMetrics) {
     this.log = log
+    this.metrics = metrics
     this.#generation = new Generation(config)
+    metrics.setEndpoints(this.#generation.upstreams)
   }
 
   get config (): RuntimeConfig { return this.#generation.config }
+  get generation (): Generation { return this.#generation }
   get state (): GatewayState { return this.#state }
-  get inflight (): number { return this.#inflight }
+  get inflight (): number { return this.#exchanges.size }
+
+  oldestInflightMs (): number {
+    for (const x of this.#exchanges) return x.elapsedMs()
+    return 0
+  }
 
   async start (): Promise<void> {
     const config = this.config
-    this.#admin = createAdminServer({ state: () => this.#state, config: () => this.config })
+    this.#admin = createAdminServer(this)
     this.adminAddress = await listen(this.#admin, config.admin)
+    const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
     for (const address of config.listen) {
-      const server = createListener(config.downstream, this.log, (req, res) => this.#handle(req, res))
+      const server = createListener(config.downstream, sink, (req, res) => this.#handle(req, res))
       this.#servers.push(server)
       this.addresses.push(await listen(server, address))
     }
@@ -42,24 +68,98 @@ export class GatewayServer {
   }
 
   #handle (req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.#inflight++
-    res.once('close', () => {
-      if (--this.#inflight === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+    const exchange = new Exchange(this.#generation, this, req, res)
+    this.#exchanges.add(exchange)
+    exchange.start()
+  }
+
+  recordAccess (record: AccessRecord): void {
+    this.log.access(record)
+    this.metrics.finished(record)
+  }
+
+  exchangeEnded (exchange: Exchange): void {
+    this.#exchanges.delete(exchange)
+    // While draining, a connection whose response just ended is idle: close it now.
+    if (this.refusing) for (const s of this.#servers) s.closeIdleConnections()
+    if (this.#exchanges.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+  }
+
+  /** Readiness turns 503 (the first step of a drain). */
+  beginDrain (): void {
+    this.#state = 'draining'
+    this.metrics.draining(true)
+  }
+
+  /** Stop accepting connections, close idle ones; requests on open connections are refused. */
+  stopAccepting (): void {
+    this.refusing = true
+    for (const s of this.#servers) {
+      s.close()
+      s.closeIdleConnections()
+    }
+  }
+
+  /** Resolves true once nothing is in flight, false when `timeoutMs` ran out first. */
+  waitIdle (timeoutMs: number): Promise<boolean> {
+    if (this.#exchanges.size === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#idleWaiters = this.#idleWaiters.filter((w) => w !== wake)
+        resolve(false)
+      }, timeoutMs)
+      const wake = (): void => { clearTimeout(timer); resolve(true) }
+      this.#idleWaiters.push(wake)
     })
-    new Exchange(this.#generation, this.log, req, res).start()
   }
 
   /**
-   * Stops accepting, closes idle keep-alive connections and waits for in-flight requests
-   * (the full drain sequence of DESIGN.md §9 builds on this).
+   * Ends every request still in flight with this outcome; resolves with how many once their
+   * responses are closed, so the SSE error records are out before the process exits.
    */
-  async stop (): Promise<void> {
-    this.#state = 'draining'
-    const closed = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
-    for (const s of this.#servers) s.closeIdleConnections()
-    if (this.#inflight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
-    for (const s of this.#servers) s.closeAllConnections()
+  async cutAll (ending: Ending): Promise<number> {
+    const cut = [...this.#exchanges]
+    const closed = cut.map((x) => x.res.closed ? undefined : once(x.res, 'close'))
+    for (const x of cut) x.finish(ending)
     await Promise.all(closed)
+    return cut.length
+  }
+
+  /**
+   * Swaps in a new config: new requests use it, requests in flight keep theirs; upstreams whose
+   * config did not change keep their pools.
+   */
+  reload (config: RuntimeConfig): ReloadResult {
+    const old = this.#generation
+    const restartRequired: string[] = []
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+    if (!same(config.listen, old.config.listen)) restartRequired.push('listen')
+    if (!same(config.admin, old.config.admin)) restartRequired.push('admin.address')
+    for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
+      if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
+    }
+    const next = new Generation(config, old)
+    this.#generation = next
+    for (const retired of old.retiredBy(next)) void retired.retire()
+    this.metrics.setEndpoints(next.upstreams)
+    this.log.level = config.log.level
+    this.metrics.reloaded(true)
+    this.lastReload = { ok: true, at: new Date().toISOString(), errors: [], restartRequired }
+    return this.lastReload
+  }
+
+  reloadFailed (errors: string[]): ReloadResult {
+    this.metrics.reloaded(false)
+    this.lastReload = { ok: false, at: new Date().toISOString(), errors, restartRequired: [] }
+    return this.lastReload
+  }
+
+  /** Closes everything at once (after a drain, or on a second signal). */
+  async close (): Promise<void> {
+    for (const s of this.#servers) {
+      s.close()
+      s.closeAllConnections()
+    }
     await this.#generation.close()
     await new Promise<void>((resolve) => this.#admin === null ? resolve() : this.#admin.close(() => resolve()))
     this.#admin?.closeAllConnections()

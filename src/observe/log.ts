@@ -56,8 +56,33 @@ export class GatewayLog {
     this.#logger.info({ url }, 'demo upstream started')
   }
 
-  stopping (signal: string, inflight: number): void {
-    this.#logger.info({ signal, inflight }, 'stopping')
+  drainStarted (signal: string, inflight: number, delayMs: number, timeoutMs: number): void {
+    this.#logger.info({ signal, inflight, delayMs, timeoutMs }, 'drain started')
+  }
+
+  drainStoppedAccepting (inflight: number, oldestInflightMs: number): void {
+    this.#logger.info({ inflight, oldestInflightMs }, 'drain: stopped accepting')
+  }
+
+  drainProgress (inflight: number, oldestInflightMs: number, leftMs: number): void {
+    this.#logger.info({ inflight, oldestInflightMs, leftMs }, 'drain progress')
+  }
+
+  drainFinished (cut: number, durationMs: number): void {
+    this.#logger.info({ cut, durationMs }, 'drain finished')
+  }
+
+  reloaded (path: string, hash: string, restartRequired: string[]): void {
+    this.#logger.info({ config: path, configHash: hash }, 'config reloaded')
+    if (restartRequired.length > 0) this.#logger.warn({ restartRequired }, 'config reload: these changes need a restart and are not in effect')
+  }
+
+  reloadFailed (path: string, errors: string[]): void {
+    this.#logger.error({ config: path, errors }, 'config reload failed; the running config is unchanged')
+  }
+
+  notice (message: string, fields: Record<string, unknown> = {}): void {
+    this.#logger.info(fields, message)
   }
 
   exited (code: number): void {

@@ -95,6 +95,12 @@ export class UpstreamService {
     return this.#balancer.pick(this.endpoints)
   }
 
+  /** Closes the pools once the requests already on them have ended (a reload dropped this upstream). */
+  async retire (): Promise<void> {
+    await Promise.all(this.endpoints.map((e) => e.pool.close()))
+  }
+
+  /** Closes the pools now, aborting what is left (shutdown). */
   async close (): Promise<void> {
     await Promise.all(this.endpoints.map((e) => e.pool.destroy()))
   }

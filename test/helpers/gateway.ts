@@ -61,7 +61,10 @@ export async function startGateway (configText: string | null, options: { args?:
   let dir: string | null = null
   const args = [CLI, 'serve']
   if (configText !== null) {
-    const written = await writeConfig(configText)
+    // Teardown speed: without a drain block of its own, a test gateway drains with no delay and
+    // cuts what is left after 1 s (the defaults, 5 s and 10 m, are for production).
+    const text = /^drain:/m.test(configText) ? configText : `${configText}\ndrain: { delay: 0s, timeout: 1s }\n`
+    const written = await writeConfig(text)
     configPath = written.path
     dir = written.dir
     args.push('--config', configPath)

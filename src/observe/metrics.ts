@@ -1,0 +1,65 @@
+// Prometheus metrics (DESIGN.md §8), on their own registry. Label values come from config names
+// and the outcome vocabulary, never from raw request paths, so cardinality stays bounded.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { AccessRecord } from './log.ts'
+
+// prom-client's default buckets stop at 10 s: useless for streams that last minutes. These reach
+// 30 minutes.
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800]
+
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
+  readonly #duration = new Histogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: [this.registry] })
+  readonly #firstByte = new Histogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
+  readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry] })
+  readonly retries = new Counter({ name: 'longhaul_retries_total', help: 'Retried upstream attempts, by route and reason.', labelNames: ['route', 'reason'], registers: [this.registry] })
+  readonly endpointUp = new Gauge({ name: 'longhaul_upstream_endpoint_up', help: '1 when an upstream endpoint is in rotation, 0 when it is not.', labelNames: ['upstream', 'endpoint'], registers: [this.registry] })
+  readonly queueDepth = new Gauge({ name: 'longhaul_upstream_queue_depth', help: 'Requests waiting for an upstream slot.', labelNames: ['upstream'], registers: [this.registry] })
+  readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry] })
+  readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry] })
+
+  constructor () {
+    collectDefaultMetrics({ register: this.registry })
+    this.#reloads.inc({ result: 'ok' }, 0)
+    this.#reloads.inc({ result: 'error' }, 0)
+    this.#draining.set(0)
+  }
+
+  /** One finished request: counted once, whatever its outcome. */
+  finished (record: AccessRecord): void {
+    const route = record.route ?? ''
+    this.#requests.inc({ route, upstream: record.upstream ?? '', outcome: record.outcome, status: record.status })
+    this.#duration.observe({ route, outcome: record.outcome }, record.durationMs / 1000)
+  }
+
+  firstByte (route: string, ms: number): void {
+    this.#firstByte.observe({ route }, ms / 1000)
+  }
+
+  inflight (route: string, delta: 1 | -1): void {
+    this.#inflight.inc({ route }, delta)
+  }
+
+  reloaded (ok: boolean): void {
+    this.#reloads.inc({ result: ok ? 'ok' : 'error' })
+  }
+
+  draining (on: boolean): void {
+    this.#draining.set(on ? 1 : 0)
+  }
+
+  /** Endpoints in rotation for the current upstreams; series of endpoints that left are removed. */
+  setEndpoints (upstreams: ReadonlyMap<string, { endpoints: readonly { url: string }[] }>): void {
+    this.endpointUp.reset()
+    this.queueDepth.reset()
+    for (const [name, upstream] of upstreams) {
+      this.queueDepth.set({ upstream: name }, 0)
+      for (const e of upstream.endpoints) this.endpointUp.set({ upstream: name, endpoint: e.url }, 1)
+    }
+  }
+
+  text (): Promise<string> {
+    return this.registry.metrics()
+  }
+}
