@@ -1,0 +1,204 @@
+// Principle 7: a client that goes away aborts its upstream request at once, in every phase of the
+// exchange (waiting for headers, mid-stream, mid-upload, on a stalled stream). The demo upstream
+// runs in this process, so its request-end time and the moment the client left share one clock.
+import { test, before, after, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { Client } from 'undici'
+import { startGateway, type RunningGateway } from './helpers/gateway.ts'
+import { startDemoUpstream, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
+
+/** Client gone → upstream request ended: generous for loopback, far below any timeout of the gateway. */
+const ABORT_WITHIN_MS = 100
+
+let demo: DemoUpstream
+let gw: RunningGateway
+
+before(async () => {
+  demo = await startDemoUpstream()
+  gw = await startGateway(`
+listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+upstreams:
+  demo: { endpoints: [${demo.url}] }
+routes:
+  - name: all
+    match: { pathPrefix: / }
+    upstream: demo
+`)
+})
+
+after(async () => {
+  await gw?.stop()
+  await demo?.close()
+})
+
+/** Resolves when the demo upstream received the request that carries this x-request-id. */
+function upstreamReceived (requestId: string, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      demo.events.off('request', listener)
+      reject(new Error(`the upstream never received ${requestId}`))
+    }, timeoutMs)
+    const listener = (e: { headers: Record<string, unknown> }): void => {
+      if (e.headers['x-request-id'] !== requestId) return
+      clearTimeout(timer)
+      demo.events.off('request', listener)
+      resolve()
+    }
+    demo.events.on('request', listener)
+  })
+}
+
+/** A raw client connection that collects everything it receives. */
+interface RawConnection {
+  socket: net.Socket
+  received: () => string
+  /** Resolves once what was received satisfies the predicate. */
+  until: (done: (text: string) => boolean, timeoutMs?: number) => Promise<string>
+}
+
+async function openRaw (url: string): Promise<RawConnection> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  socket.on('error', () => {}) // the tests destroy it themselves
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  let text = ''
+  const waiters = new Set<() => void>()
+  socket.on('data', (d: Buffer) => {
+    text += d.toString('latin1')
+    for (const check of waiters) check()
+  })
+  return {
+    socket,
+    received: () => text,
+    until: (done, timeoutMs = 5000) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`timed out waiting on the response; got ${JSON.stringify(text.slice(0, 500))}`))
+      }, timeoutMs)
+      const check = (): void => {
+        if (!done(text)) return
+        clearTimeout(timer)
+        waiters.delete(check)
+        resolve(text)
+      }
+      waiters.add(check)
+      check()
+    })
+  }
+}
+
+/** The upstream's request ended, aborted, within ABORT_WITHIN_MS of the client's leaving. */
+function assertAbortedPromptly (t: TestContext, end: DemoRequestEnd, clientGoneAt: number): void {
+  assert.equal(end.aborted, true, `upstream request-end: completed=${end.completed} aborted=${end.aborted} fault=${end.fault}`)
+  assert.equal(end.completed, false)
+  const lag = end.endedAt - clientGoneAt
+  t.diagnostic(`upstream request ended ${lag.toFixed(1)} ms after the client left`)
+  assert.ok(lag < ABORT_WITHIN_MS, `the upstream request ended ${lag.toFixed(1)} ms after the client left`)
+}
+
+test('while the upstream delays its headers: upstream aborted at once, logged 499 client_aborted', async (t) => {
+  const id = randomUUID()
+  const received = upstreamReceived(id)
+  const ended = requestEndOf(demo, id, 10_000)
+  const conn = await openRaw(gw.url)
+  conn.socket.write(`GET /headers HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-delay-ms: 5000\r\n\r\n`)
+  await received
+  const goneAt = performance.now()
+  conn.socket.destroy()
+  const end = await ended
+  assertAbortedPromptly(t, end, goneAt)
+  assert.equal(conn.received(), '')
+  const line = await gw.accessLine(id)
+  assert.equal(line.outcome, 'client_aborted')
+  assert.equal(line.status, 499)
+  assert.equal(line.firstByteMs, null)
+})
+
+test('mid-stream (chat stream, client aborts after the 3rd event): upstream aborted at once, logged 200 client_aborted', async (t) => {
+  const id = randomUUID()
+  const ended = requestEndOf(demo, id, 10_000)
+  const client = new Client(gw.url)
+  const controller = new AbortController()
+  let goneAt = 0
+  let events = 0
+  try {
+    const res = await client.request({
+      path: '/v1/chat/completions',
+      method: 'POST',
+      headers: { 'x-request-id': id, 'content-type': 'application/json', 'x-demo-interval-ms': '50' },
+      body: JSON.stringify({ model: 'longhaul-demo', stream: true, messages: [{ role: 'user', content: 'tell me a long story' }] }),
+      signal: controller.signal
+    })
+    assert.equal(res.statusCode, 200)
+    assert.match(String(res.headers['content-type']), /^text\/event-stream/)
+    res.body.on('error', () => {}) // the abort errors the body; that is the point
+    let text = ''
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      text += chunk.toString()
+      events = text.split('\n\n').filter((e) => e.startsWith('data: {')).length
+      if (events >= 3) {
+        goneAt = performance.now()
+        controller.abort()
+        break
+      }
+    }
+  } catch (err) {
+    if (goneAt === 0) throw err
+  } finally {
+    await client.destroy()
+  }
+  assert.ok(events >= 3 && events < 40, `${events} events before the abort`)
+  const end = await ended
+  assertAbortedPromptly(t, end, goneAt)
+  const line = await gw.accessLine(id)
+  assert.equal(line.outcome, 'client_aborted')
+  assert.equal(line.status, 200)
+  assert.ok((line.bytesOut as number) > 0)
+})
+
+test('while uploading (chunked body, client leaves mid-body): upstream aborted at once, logged 499 client_aborted', async (t) => {
+  const id = randomUUID()
+  const received = upstreamReceived(id)
+  const ended = requestEndOf(demo, id, 10_000)
+  const conn = await openRaw(gw.url)
+  const frame = (data: Buffer): Buffer => Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')])
+  conn.socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`)
+  conn.socket.write(frame(randomBytes(16 * 1024)))
+  await received
+  // Some more of the body, never its last chunk: the upload is in progress when the client leaves.
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => conn.socket.write(frame(randomBytes(16 * 1024)), () => resolve()))
+  const goneAt = performance.now()
+  conn.socket.destroy()
+  const end = await ended
+  assertAbortedPromptly(t, end, goneAt)
+  assert.equal(conn.received(), '')
+  const line = await gw.accessLine(id)
+  assert.equal(line.outcome, 'client_aborted')
+  assert.equal(line.status, 499)
+  assert.ok((line.bytesIn as number) > 0, `bytesIn ${String(line.bytesIn)}`)
+})
+
+test('a stalled stream the client abandons: upstream aborted at once, logged 200 client_aborted', async (t) => {
+  const id = randomUUID()
+  const ended = requestEndOf(demo, id, 10_000)
+  const conn = await openRaw(gw.url)
+  conn.socket.write(`GET /sse HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-interval-ms: 20\r\nx-demo-stall-after: 2\r\n\r\n`)
+  const ticks = (text: string): number => text.match(/event: tick/g)?.length ?? 0
+  await conn.until((text) => ticks(text) === 2)
+  // The client's patience: it waits a while with nothing arriving (the stall), then gives up.
+  const before = conn.received().length
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.equal(conn.received().length, before, 'the stalled stream sent more')
+  const goneAt = performance.now()
+  conn.socket.destroy()
+  const end = await ended
+  assertAbortedPromptly(t, end, goneAt)
+  assert.equal(end.fault, 'stall')
+  assert.match(conn.received(), /^HTTP\/1\.1 200 /)
+  const line = await gw.accessLine(id)
+  assert.equal(line.outcome, 'client_aborted')
+  assert.equal(line.status, 200)
+})
