@@ -3,7 +3,7 @@
 import { BUILTIN_TIMEOUTS, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
 import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
 import { formatDuration } from './units.ts'
-import type { Limit, ListenAddress, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
+import type { Limit, ListenAddress, RetryPolicy, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
 
 export type Report = (severity: Severity, path: ConfigPath, message: string, options?: { key?: boolean }) => void
 
@@ -55,6 +55,27 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
   return { request, streamIdle, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout }
 }
 
+function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): RetryPolicy {
+  const r = route.retry
+  const statuses = new Set<number>()
+  for (const condition of r.on) if (/^\d+$/.test(condition)) statuses.add(Number(condition))
+  if (r.backoff.base > r.backoff.max) report('error', [...path, 'retry', 'backoff', 'base'], `retry.backoff.base (${formatDuration(r.backoff.base)}) is longer than retry.backoff.max (${formatDuration(r.backoff.max)})`)
+  if (r.attempts === 1 && route.retry.on.length > 0 && JSON.stringify(route.retry.on) !== '["connect-failure"]') {
+    report('warning', [...path, 'retry', 'attempts'], 'retry.attempts is 1 (no retry): retry.on never applies')
+  }
+  return Object.freeze({
+    attempts: r.attempts,
+    onConnectFailure: r.on.includes('connect-failure'),
+    onReset: r.on.includes('reset-before-response'),
+    onStatus: statuses,
+    backoffBaseMs: r.backoff.base,
+    backoffMaxMs: r.backoff.max,
+    budget: r.budget,
+    nonIdempotent: r.nonIdempotent,
+    maxBufferedBody: r.maxBufferedBody
+  })
+}
+
 /** True when every request that `later` matches is already taken by `earlier`. */
 function shadows (earlier: RouteConfig, later: RouteConfig): boolean {
   const a = earlier.match
@@ -92,8 +113,16 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       connectTimeoutMs: u.connectTimeout,
       idleTimeout: u.idleTimeout,
       maxConnectionsPerEndpoint: u.maxConnectionsPerEndpoint,
-      tcpKeepAliveMs: u.tcpKeepAlive
+      tcpKeepAliveMs: u.tcpKeepAlive,
+      outlier: Object.freeze({ consecutiveFailures: u.outlier.consecutiveFailures, ejectForMs: u.outlier.ejectFor, maxEjectForMs: Math.max(u.outlier.ejectFor, u.outlier.maxEjectFor) }),
+      healthCheck: u.healthCheck === undefined
+        ? null
+        : Object.freeze({ path: u.healthCheck.path, intervalMs: u.healthCheck.interval, timeoutMs: u.healthCheck.timeout, healthyThreshold: u.healthCheck.healthyThreshold, unhealthyThreshold: u.healthCheck.unhealthyThreshold }),
+      limits: u.limits === undefined ? null : Object.freeze({ maxConcurrent: u.limits.maxConcurrent, maxQueued: u.limits.maxQueued, queueTimeoutMs: u.limits.queueTimeout })
     })
+    if (u.healthCheck !== undefined && u.healthCheck.timeout >= u.healthCheck.interval) {
+      report('warning', ['upstreams', name, 'healthCheck', 'timeout'], `healthCheck.timeout (${formatDuration(u.healthCheck.timeout)}) is not shorter than its interval (${formatDuration(u.healthCheck.interval)}): checks overlap`)
+    }
   }
 
   const used = new Set<string>()
@@ -126,8 +155,9 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       }),
       upstream: r.upstream,
       timeouts: Object.freeze(resolveTimeouts(r, parsed, path, report)),
-      sse: Object.freeze({ errorEvent: r.sse.errorEvent }),
-      stripPrefix: strip
+      sse: Object.freeze({ errorEvent: r.sse.errorEvent, heartbeatMs: r.sse.heartbeat ?? null }),
+      stripPrefix: strip,
+      retry: resolveRetry(r, path, report)
     })
   })
 
@@ -139,6 +169,16 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
   })
   for (const name of Object.keys(upstreams)) {
     if (!used.has(name)) report('warning', ['upstreams', name], `upstream '${name}' is not used by any route`, { key: true })
+  }
+
+  // A heartbeat only runs while the upstream is silent, and streamIdle ends that silence: one that
+  // is not shorter never goes out, a key that takes no effect.
+  for (const route of routes) {
+    const heartbeat = route.sse.heartbeatMs
+    const idle = route.timeouts.streamIdle.ms
+    if (heartbeat !== null && idle !== null && heartbeat >= idle) {
+      report('warning', ['routes', route.index, 'sse', 'heartbeat'], `heartbeat (${formatDuration(heartbeat)}) is not shorter than streamIdle (${formatDuration(idle)}): a silent stream is cut before its first heartbeat`)
+    }
   }
 
   // A drain shorter than a route's request cuts that route's healthy requests at every rollout.

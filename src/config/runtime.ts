@@ -27,8 +27,24 @@ export interface RouteConfig {
   }
   readonly upstream: string
   readonly timeouts: RouteTimeouts
-  readonly sse: { readonly errorEvent: boolean }
+  /** heartbeatMs: the SSE heartbeat interval; null = off. */
+  readonly sse: { readonly errorEvent: boolean, readonly heartbeatMs: number | null }
   readonly stripPrefix: string | null
+  readonly retry: RetryPolicy
+}
+
+export interface RetryPolicy {
+  /** Tries in all, the first included. */
+  readonly attempts: number
+  readonly onConnectFailure: boolean
+  readonly onReset: boolean
+  /** Status codes that are retried, as numbers. */
+  readonly onStatus: ReadonlySet<number>
+  readonly backoffBaseMs: number
+  readonly backoffMaxMs: number
+  readonly budget: number
+  readonly nonIdempotent: boolean
+  readonly maxBufferedBody: number
 }
 
 export interface UpstreamConfig {
@@ -39,6 +55,15 @@ export interface UpstreamConfig {
   readonly idleTimeout: number | 'auto'
   readonly maxConnectionsPerEndpoint: number
   readonly tcpKeepAliveMs: number
+  readonly outlier: { readonly consecutiveFailures: number, readonly ejectForMs: number, readonly maxEjectForMs: number }
+  readonly healthCheck: {
+    readonly path: string
+    readonly intervalMs: number
+    readonly timeoutMs: number
+    readonly healthyThreshold: number
+    readonly unhealthyThreshold: number
+  } | null
+  readonly limits: { readonly maxConcurrent: number, readonly maxQueued: number, readonly queueTimeoutMs: number } | null
 }
 
 export interface ListenAddress {

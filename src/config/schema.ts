@@ -48,6 +48,18 @@ const endpoint = z.string().refine((text) => {
   } catch { return false }
 }, { error: 'expected an endpoint URL such as http://10.0.0.5:8000 (scheme http or https, no path)' })
 
+/** A share of something, written as a percentage: '20%' → 0.2. */
+const percent = z.string({ error: 'expected a percentage such as \'20%\'' })
+  .regex(/^\d{1,3}(\.\d+)?%$/, { error: 'expected a percentage such as \'20%\'' })
+  .transform((text) => Number(text.slice(0, -1)) / 100)
+  .refine((share) => share <= 1, { error: 'a percentage is at most 100%' })
+
+const retryCondition = z.union([
+  z.enum(['connect-failure', 'reset-before-response']),
+  z.int().min(100).max(599).transform(String),
+  z.string().regex(/^[1-5]\d\d$/)
+], { error: 'retry.on takes connect-failure, reset-before-response or a status code such as "503"' })
+
 /** Built-in route timeouts (provenance `default`). Route timeouts have provenance, so they carry no zod default. */
 export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000 } as const
 
@@ -74,6 +86,23 @@ const upstream = z.strictObject({
   connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
   idleTimeout: durationOrAuto.prefault('auto').describe('Pooled connection idle time: `auto` = the server\'s Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else 4 s.'),
   maxConnectionsPerEndpoint: z.int().min(1).max(65535).prefault(256).describe('Most open connections to one endpoint.'),
+  outlier: z.strictObject({
+    consecutiveFailures: z.int().min(1).prefault(5).describe('Connect failures, resets before a response and 5xx answers in a row that eject an endpoint.'),
+    ejectFor: duration.prefault('30s').describe('How long an ejected endpoint gets no new requests; grows with each ejection in a row.'),
+    maxEjectFor: duration.prefault('5m').describe('Cap on the growing ejection time.')
+  }).prefault({}).describe('Passive outlier ejection, on by default.'),
+  healthCheck: z.strictObject({
+    path: z.string().regex(/^\//, { error: 'healthCheck.path must start with /' }).describe('GET this path on each endpoint; 2xx and 3xx are healthy.'),
+    interval: duration.prefault('5s'),
+    timeout: duration.prefault('2s'),
+    healthyThreshold: z.int().min(1).prefault(2).describe('Passes in a row that make an unhealthy endpoint healthy again.'),
+    unhealthyThreshold: z.int().min(1).prefault(3).describe('Failures in a row that take an endpoint out of rotation.')
+  }).optional().describe('Active health checks; none when absent.'),
+  limits: z.strictObject({
+    maxConcurrent: z.int().min(1).describe('Requests in flight to this upstream at once.'),
+    maxQueued: z.int().min(0).prefault(0).describe('Requests that may wait for a slot; more are answered overloaded (503, Retry-After).'),
+    queueTimeout: duration.prefault('30s').describe('Longest wait for a slot; then overloaded.')
+  }).optional().describe('Admission control; unlimited when absent.'),
   tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on upstream sockets start after this much silence.')
 })
 
@@ -87,8 +116,20 @@ const route = z.strictObject({
   upstream: name.describe('Name of an upstream under `upstreams`.'),
   timeouts: timeouts.optional(),
   sse: z.strictObject({
-    errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send `event: longhaul-error` naming the outcome.')
+    errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send `event: longhaul-error` naming the outcome.'),
+    heartbeat: duration.refine((ms) => ms >= 100, { error: 'heartbeat must be at least 100ms' }).optional().describe('While a text/event-stream response is silent this long and at an event boundary, send the comment `: keepalive` downstream, so outer load balancers do not cut it. It does not reset streamIdle. Off when absent.')
   }).prefault({}),
+  retry: z.strictObject({
+    attempts: z.int().min(1).max(10).prefault(2).describe('Tries in all, the first included (the access log\'s `attempts` counts the same way).'),
+    on: z.array(retryCondition).prefault(['connect-failure']).describe('connect-failure (never reached a backend), reset-before-response, or status codes such as "503".'),
+    backoff: z.strictObject({
+      base: duration.prefault('25ms'),
+      max: duration.prefault('250ms').describe('Also caps a Retry-After the upstream asks for.')
+    }).prefault({}).describe('Exponential backoff with full jitter between retries.'),
+    budget: percent.prefault('20%').describe('Retries in flight may be at most this share of the upstream\'s active requests (at least 3).'),
+    nonIdempotent: z.boolean().prefault(false).describe('Also retry POST and PATCH after they may have reached a backend.'),
+    maxBufferedBody: size.prefault('64KiB').describe('A request body up to this size is kept for a retry; larger bodies are streamed and not retried once sent.')
+  }).prefault({}).describe('Default: one retry, on another endpoint, after a connect failure only.'),
   rewrite: z.strictObject({
     stripPrefix: z.string().regex(/^\//, { error: 'stripPrefix must start with /' }).describe('Removed from the front of the path before forwarding.')
   }).optional()

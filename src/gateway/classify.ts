@@ -1,5 +1,6 @@
 // One function maps an upstream failure to its outcome, from error codes and the phase, never
 // from messages (STYLE.md §1.5).
+import { errors } from 'undici'
 import type { Ending } from './outcome.ts'
 
 /** The reason the gateway gives undici when it aborts an upstream request: the outcome that ended it. */
@@ -22,7 +23,9 @@ export function classifyUpstreamError (err: Error, responseStarted: boolean): En
   if (code === 'LONGHAUL_CONNECT_TIMEOUT') return { outcome: 'connect_timeout', limitMs: (err as unknown as { limitMs: number }).limitMs }
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { outcome: 'connect_timeout' }
   if (UNAVAILABLE.has(code)) return { outcome: 'upstream_unavailable', detail: code }
-  if (code.startsWith('HPE_') || PROTOCOL.has(code)) return { outcome: 'upstream_protocol_error', detail: code }
+  // undici (8.12) builds HTTPParserError's code from a reverse lookup its constants do not have, so
+  // the code is undefined: the error's class says it instead.
+  if (code.startsWith('HPE_') || PROTOCOL.has(code) || err instanceof errors.HTTPParserError) return { outcome: 'upstream_protocol_error', detail: code === '' ? err.message : code }
   if (RESET.has(code)) return { outcome: 'upstream_reset', detail: responseStarted ? 'after the response started' : 'before any response byte' }
   return { outcome: 'upstream_reset', detail: code === '' ? err.message : code }
 }

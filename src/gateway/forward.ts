@@ -1,14 +1,20 @@
-// The life of one proxied request, as one undici dispatch handler (STYLE.md §1.1): the Deadline
-// changes phase here, and the Outcome is fixed here, once, where the failure is detected.
+// The life of one proxied request (STYLE.md §1.1): the Deadline changes phase here, and the
+// Outcome is fixed here, once, where the failure is detected. Each try at an endpoint is an
+// Attempt, one undici dispatch handler; an attempt that is no longer current is ignored, so a
+// retry never mixes with the try it replaced. Retries happen only before any response byte
+// went downstream.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService, Endpoint } from '../upstream/service.ts'
+import type { QueueTicket } from '../upstream/admission.ts'
+import { backoffMs, failureKind, isIdempotent, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
 import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
 import { classifyUpstreamError, GatewayAbort } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
+import { Heartbeat } from './heartbeat.ts'
 import { writeErrorResponse } from './respond.ts'
 import { hostOf } from './router.ts'
 import type { Generation } from './generation.ts'
@@ -16,6 +22,7 @@ import type { AccessRecord } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
 
 type DispatchController = Dispatcher.DispatchController
+type ResponseHeaders = Record<string, string | string[] | undefined>
 
 /** How long an SSE error record may take to reach the client before the reset goes out anyway. */
 const ERROR_RECORD_GRACE_MS = 1000
@@ -34,9 +41,53 @@ export interface ExchangeHost {
 interface Target {
   route: RouteConfig
   upstream: UpstreamService
+  /** The path sent upstream (stripPrefix applied, query kept). */
+  path: string
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+/** One try at one endpoint: forwards undici's callbacks to its exchange while it is current. */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly exchange: Exchange
+  readonly endpoint: Endpoint
+  readonly retry: RetryReason | null
+  controller: DispatchController | null = null
+  /** Released: its endpoint slot and budget are given back (once). */
+  released = false
+
+  constructor (exchange: Exchange, endpoint: Endpoint, retry: RetryReason | null) {
+    this.exchange = exchange
+    this.endpoint = endpoint
+    this.retry = retry
+  }
+
+  onRequestStart (controller: DispatchController): void {
+    // A try that was replaced, or a request that ended while waiting for a connection, is
+    // aborted as soon as it has one.
+    const x = this.exchange
+    if (x.current !== this || x.ending !== null) controller.abort(new GatewayAbort(x.ending ?? { outcome: 'client_aborted' }))
+    else this.controller = controller
+  }
+
+  onResponseStart (controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    if (this.exchange.current === this) this.exchange.responseStarted(this, controller, statusCode, headers)
+  }
+
+  onResponseData (controller: DispatchController, chunk: Buffer): void {
+    if (this.exchange.current === this) this.exchange.responseData(controller, chunk)
+  }
+
+  onResponseEnd (): void {
+    if (this.exchange.current === this) this.exchange.responseEnded(this)
+    else this.exchange.release(this)
+  }
+
+  onResponseError (_controller: DispatchController | null, err: Error): void {
+    if (this.exchange.current === this) this.exchange.attemptFailed(this, err)
+    else this.exchange.release(this)
+  }
+}
+
+export class Exchange {
   readonly req: IncomingMessage
   readonly res: ServerResponse
   readonly gen: Generation
@@ -44,9 +95,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly startedAt = performance.now()
   readonly requestId: string
   target: Target | null = null
-  endpoint: Endpoint | null = null
   deadline: Deadline | null = null
-  controller: DispatchController | null = null
+  current: Attempt | null = null
   ending: Ending | null = null
   status = 0
   attempts = 0
@@ -54,7 +104,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
   bytesOut = 0
   firstByteMs: number | null = null
   #sse = false
+  #responseStarted = false
   #upstreamDone = false
+  #heartbeat: Heartbeat | null = null
+  /** The request body: null (none), a Buffer kept for retries, or a stream sent once. */
+  #body: Buffer | AsyncGenerator<Buffer> | null = null
+  #bodyStarted = false
+  readonly #tried = new Set<Endpoint>()
+  #staleRetried = false
+  #backoff: NodeJS.Timeout | null = null
+  #queued: QueueTicket | null = null
+  #admitted = false
 
   constructor (gen: Generation, host: ExchangeHost, req: IncomingMessage, res: ServerResponse) {
     this.gen = gen
@@ -66,7 +126,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   elapsedMs (): number { return Math.round(performance.now() - this.startedAt) }
 
-  /** Route, check and dispatch the request, or answer it with the gateway's own error. */
+  /** The endpoint of the current (or last) try. */
+  get endpoint (): Endpoint | null { return this.current?.endpoint ?? null }
+
+  /** Route, check, admit and dispatch the request, or answer it with the gateway's own error. */
   start (): void {
     const { req, res, gen } = this
     res.once('close', () => {
@@ -84,7 +147,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const route = gen.router.match(req.method ?? 'GET', hostOf(req.headers.host), path)
     if (route === undefined) return this.finish({ outcome: 'no_route' })
     const upstream = gen.upstreams.get(route.upstream)!
-    this.target = { route, upstream }
+    let upstreamPath = url
+    if (route.stripPrefix !== null && path.startsWith(route.stripPrefix)) {
+      upstreamPath = url.slice(route.stripPrefix.length)
+      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
+    }
+    this.target = { route, upstream, path: upstreamPath }
     this.host.metrics.inflight(route.name, 1)
 
     const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
@@ -94,30 +162,186 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (declared !== undefined && Number(declared) > downstream.maxBodySize) return this.finish(tooLarge(downstream.maxBodySize))
     this.deadline = new Deadline(limits, downstream, (ending) => this.finish(ending))
 
-    const endpoint = upstream.pick()
-    if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
-    this.endpoint = endpoint
-    endpoint.inflight++
-    this.attempts++
-    const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined
-    const strip = route.stripPrefix
-    let upstreamPath = url
-    if (strip !== null && path.startsWith(strip)) {
-      upstreamPath = url.slice(strip.length)
-      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
+    const admission = upstream.admission
+    if (admission !== null && !admission.tryEnter()) {
+      this.#queued = admission.wait(() => {
+        this.#queued = null
+        this.#admitted = true
+        void this.#begin()
+      }, () => this.finish({ outcome: 'overloaded', detail: 'queued longer than limits.queueTimeout', limitMs: admission.queueTimeoutMs }))
+      if (this.#queued === null) this.finish({ outcome: 'overloaded', detail: `${admission.maxConcurrent} requests in flight and ${admission.maxQueued} queued` })
+      return
     }
-    endpoint.pool.dispatch({
-      path: upstreamPath,
-      method: req.method ?? 'GET',
-      headers: upstreamRequestHeaders(req, {
+    this.#admitted = admission !== null
+    void this.#begin()
+  }
+
+  /** Prepare the body (a small one is kept for retries), then the first try. */
+  async #begin (): Promise<void> {
+    const { req } = this
+    const declared = req.headers['content-length']
+    const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined
+    if (hasBody) {
+      const policy = this.target!.route.retry
+      const retriable = policy.attempts > 1 || isIdempotent(req.method ?? 'GET')
+      if (retriable && declared !== undefined && Number(declared) <= policy.maxBufferedBody) {
+        const body = await this.#readBody()
+        if (body === null) return // the request ended while its body arrived
+        this.#body = body
+      } else {
+        this.#body = this.#requestBody()
+      }
+    }
+    this.#dispatch(null)
+  }
+
+  /** One try at an endpoint (a different one from earlier tries when there is one). */
+  #dispatch (retry: RetryReason | null): void {
+    if (this.ending !== null) return
+    const { upstream, path } = this.target!
+    const endpoint = upstream.pick(this.#tried)
+    if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
+    this.#tried.add(endpoint)
+    const attempt = new Attempt(this, endpoint, retry)
+    this.current = attempt
+    this.attempts++
+    endpoint.inflight++
+    if (retry !== null && retry !== 'stale_connection') upstream.retriesInFlight++
+    const fresh = retry === 'stale_connection' ? endpoint.freshClient() : null
+    const body = this.#body
+    if (body !== null && !Buffer.isBuffer(body)) this.#bodyStarted = true
+    ;(fresh ?? endpoint.pool).dispatch({
+      path,
+      method: this.req.method ?? 'GET',
+      headers: upstreamRequestHeaders(this.req, {
         requestId: this.requestId,
-        clientIp: req.socket.remoteAddress ?? '',
+        clientIp: this.req.socket.remoteAddress ?? '',
         proto: 'http',
-        remainingMs: this.deadline.remainingMs()
+        remainingMs: this.deadline!.remainingMs()
       }),
       // undici takes any async iterable as a body (its types list only streams and buffers).
-      body: hasBody ? this.#requestBody() as unknown as Dispatcher.DispatchOptions['body'] : null
-    }, this)
+      body: body as Dispatcher.DispatchOptions['body']
+    }, attempt)
+    // The one-off client closes once its request is done.
+    if (fresh !== null) void fresh.close()
+  }
+
+  /** Gives back what a try holds: its endpoint's in-flight count and its retry budget share. */
+  release (attempt: Attempt): void {
+    if (attempt.released) return
+    attempt.released = true
+    attempt.endpoint.inflight--
+    if (attempt.retry !== null && attempt.retry !== 'stale_connection') this.target!.upstream.retriesInFlight--
+  }
+
+  #attemptContext (): AttemptContext {
+    const { upstream, route } = this.target!
+    return {
+      method: this.req.method ?? 'GET',
+      replayable: this.#body === null || Buffer.isBuffer(this.#body) || !this.#bodyStarted,
+      attempts: this.attempts,
+      staleRetried: this.#staleRetried,
+      budgetAllows: upstream.retryBudgetAllows(route.retry.budget)
+    }
+  }
+
+  /** Waits (backoff) and tries again; the deadline keeps running, a client that leaves ends it. */
+  #retry (reason: RetryReason, delayMs: number): void {
+    if (reason === 'stale_connection') this.#staleRetried = true
+    this.host.metrics.retries.inc({ route: this.target!.route.name, reason })
+    if (delayMs <= 0) return this.#dispatch(reason)
+    this.#backoff = setTimeout(() => {
+      this.#backoff = null
+      this.#dispatch(reason)
+    }, delayMs)
+  }
+
+  attemptFailed (attempt: Attempt, err: Error): void {
+    if (this.ending !== null) return
+    this.release(attempt)
+    const { upstream, route } = this.target!
+    const kind = failureKind(err)
+    if (!this.#responseStarted) {
+      if (kind !== 'other') upstream.failed(attempt.endpoint, (err as { code?: string }).code ?? err.message)
+      const reason = retryAfterFailure(route.retry, err, this.#attemptContext())
+      if (reason !== null) {
+        // An unstarted streaming body was never read: it can go with the next try.
+        const delay = reason === 'stale_connection' ? 0 : backoffMs(route.retry, this.attempts, null)
+        return this.#retry(reason, delay)
+      }
+    }
+    this.#upstreamDone = true
+    this.finish(classifyUpstreamError(err, this.#responseStarted))
+  }
+
+  responseStarted (attempt: Attempt, controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    if (this.ending !== null) return
+    const { route, upstream } = this.target!
+    if (statusCode >= 500) upstream.failed(attempt.endpoint, `status ${statusCode}`)
+    else upstream.succeeded(attempt.endpoint)
+    const reason = retryOnStatus(route.retry, statusCode, this.#attemptContext())
+    if (reason !== null) {
+      // Nothing went downstream yet: drop this answer and try again.
+      controller.abort(new GatewayAbort({ outcome: 'upstream_reset', detail: `retrying after status ${statusCode}` }))
+      this.release(attempt)
+      return this.#retry(reason, backoffMs(route.retry, this.attempts, parseRetryAfter(headers['retry-after'])))
+    }
+    this.#responseStarted = true
+    this.deadline!.responseStarted()
+    this.firstByteMs = this.elapsedMs()
+    this.host.metrics.firstByte(route.name, this.firstByteMs)
+    this.status = statusCode
+    this.#sse = route.sse.errorEvent && isSse(headers)
+    const keepAlive = headers['keep-alive']
+    if (typeof keepAlive === 'string') {
+      const warning = attempt.endpoint.checkKeepAliveHint(keepAlive)
+      if (warning !== null) this.host.log.upstreamWarning(upstream.name, attempt.endpoint.url, warning)
+    }
+    const out = downstreamResponseHeaders(headers, this.requestId)
+    if (this.host.refusing) out.connection = 'close'
+    this.res.writeHead(statusCode, out)
+    // A stream's headers go out at once; a body with a known length follows them in one write.
+    if (headers['content-length'] === undefined || isEventStream(headers['content-type'])) this.res.flushHeaders()
+    const { heartbeatMs } = route.sse
+    if (heartbeatMs !== null && isSse(headers)) this.#heartbeat = new Heartbeat(heartbeatMs, this.res, () => this.host.metrics.heartbeat(route.name))
+  }
+
+  responseData (controller: DispatchController, chunk: Buffer): void {
+    if (this.ending !== null) return
+    this.deadline!.touch()
+    this.#heartbeat?.forwarded(chunk)
+    this.bytesOut += chunk.length
+    if (!this.res.write(chunk)) {
+      controller.pause()
+      this.deadline!.sendBlocked()
+      this.res.once('drain', () => {
+        if (this.ending !== null) return
+        this.deadline!.sendDrained()
+        controller.resume()
+      })
+    }
+  }
+
+  responseEnded (attempt: Attempt): void {
+    if (this.ending !== null) return
+    this.release(attempt)
+    this.#upstreamDone = true
+    // The exchange ends when the last byte is handed to the client, so sendTimeout still guards it.
+    this.res.end(() => this.finish({ outcome: 'ok' }))
+  }
+
+  /**
+   * A small request body read whole before the first try, so a retry can send it again; the
+   * same limits apply as to a streamed one. Null when the request ended meanwhile.
+   */
+  async #readBody (): Promise<Buffer | null> {
+    const parts: Buffer[] = []
+    try {
+      for await (const chunk of this.#requestBody()) parts.push(chunk)
+    } catch {
+      return null
+    }
+    return this.ending === null ? Buffer.concat(parts) : null
   }
 
   /**
@@ -153,67 +377,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onRequestStart (controller: DispatchController): void {
-    // A request that ended while it waited for a connection is aborted as soon as it has one.
-    if (this.ending !== null) controller.abort(new GatewayAbort(this.ending))
-    else this.controller = controller
-  }
-
-  onResponseStart (controller: DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (this.ending !== null) return
-    this.deadline!.responseStarted()
-    this.firstByteMs = this.elapsedMs()
-    this.host.metrics.firstByte(this.target!.route.name, this.firstByteMs)
-    this.status = statusCode
-    this.#sse = this.target!.route.sse.errorEvent && isSse(headers)
-    const keepAlive = headers['keep-alive']
-    if (typeof keepAlive === 'string') {
-      const warning = this.endpoint!.checkKeepAliveHint(keepAlive)
-      if (warning !== null) this.host.log.upstreamWarning(this.target!.upstream.name, this.endpoint!.url, warning)
-    }
-    const out = downstreamResponseHeaders(headers, this.requestId)
-    if (this.host.refusing) out.connection = 'close'
-    this.res.writeHead(statusCode, out)
-    // A stream's headers go out at once; a body with a known length follows them in one write.
-    if (headers['content-length'] === undefined || isEventStream(headers['content-type'])) this.res.flushHeaders()
-    void controller
-  }
-
-  onResponseData (controller: DispatchController, chunk: Buffer): void {
-    if (this.ending !== null) return
-    this.deadline!.touch()
-    this.bytesOut += chunk.length
-    if (!this.res.write(chunk)) {
-      controller.pause()
-      this.deadline!.sendBlocked()
-      this.res.once('drain', () => {
-        if (this.ending !== null) return
-        this.deadline!.sendDrained()
-        controller.resume()
-      })
-    }
-  }
-
-  onResponseEnd (): void {
-    if (this.ending !== null) return
-    this.#upstreamDone = true
-    // The exchange ends when the last byte is handed to the client, so sendTimeout still guards it.
-    this.res.end(() => this.finish({ outcome: 'ok' }))
-  }
-
-  onResponseError (_controller: DispatchController | null, err: Error): void {
-    if (this.ending !== null) return
-    this.#upstreamDone = true
-    this.finish(classifyUpstreamError(err, this.status !== 0))
-  }
-
   /** Ends the request once, with its outcome: abort upstream, answer or cut, log. */
   finish (ending: Ending): void {
     if (this.ending !== null) return
     this.ending = ending
     this.deadline?.stop()
-    if (this.endpoint !== null) this.endpoint.inflight--
-    if (!this.#upstreamDone && this.controller !== null) this.controller.abort(new GatewayAbort(ending))
+    this.#heartbeat?.stop()
+    if (this.#backoff !== null) clearTimeout(this.#backoff)
+    this.#queued?.cancel()
+    if (this.#admitted) this.target!.upstream.admission!.leave()
+    const attempt = this.current
+    if (attempt !== null) {
+      if (!this.#upstreamDone) attempt.controller?.abort(new GatewayAbort(ending))
+      this.release(attempt)
+    }
     const { res } = this
     const outcome = ending.outcome
     if (outcome === 'ok' || outcome === 'client_aborted') {

@@ -2,7 +2,7 @@
 // upstream services). A request keeps the generation it started with, through a reload.
 import { isDeepStrictEqual } from 'node:util'
 import type { RuntimeConfig } from '../config/runtime.ts'
-import { UpstreamService } from '../upstream/service.ts'
+import { UpstreamService, type UpstreamObserver } from '../upstream/service.ts'
 import { Router } from './router.ts'
 
 export class Generation {
@@ -14,12 +14,12 @@ export class Generation {
    * With `previous`, an upstream whose config did not change keeps its service, pools and open
    * connections (no reconnect storm on reload, and endpoint state survives).
    */
-  constructor (config: RuntimeConfig, previous?: Generation) {
+  constructor (config: RuntimeConfig, observer: UpstreamObserver, previous?: Generation) {
     this.config = config
     this.router = new Router(config.routes)
     this.upstreams = new Map(Object.values(config.upstreams).map((u) => {
       const kept = previous?.upstreams.get(u.name)
-      return [u.name, kept !== undefined && isDeepStrictEqual(kept.config, u) ? kept : new UpstreamService(u)]
+      return [u.name, kept !== undefined && isDeepStrictEqual(kept.config, u) ? kept : new UpstreamService(u, observer)]
     }))
   }
 

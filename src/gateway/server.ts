@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../observe/metrics.ts'
 import { createAdminServer, type GatewayState } from '../admin/server.ts'
 import { Exchange, type ExchangeHost } from './forward.ts'
 import { Generation } from './generation.ts'
+import type { UpstreamObserver } from '../upstream/service.ts'
 import { createListener, listen } from './listeners.ts'
 import type { Ending } from './outcome.ts'
 
@@ -36,10 +37,20 @@ export class GatewayServer implements ExchangeHost {
   addresses: string[] = []
   adminAddress = ''
 
+  /** Endpoint health and queue changes, to the log and the metrics. */
+  readonly #upstreamObserver: UpstreamObserver = {
+    endpointChanged: (upstream, endpoint, available, reason) => {
+      this.metrics.endpointUp.set({ upstream, endpoint }, available ? 1 : 0)
+      this.log.endpointChanged(upstream, endpoint, available, reason)
+    },
+    panic: (upstream, on) => this.log.upstreamPanic(upstream, on),
+    queueDepth: (upstream, depth) => this.metrics.queueDepth.set({ upstream }, depth)
+  }
+
   constructor (config: RuntimeConfig, log: GatewayLog, metrics: GatewayMetrics) {
     this.log = log
     this.metrics = metrics
-    this.#generation = new Generation(config)
+    this.#generation = new Generation(config, this.#upstreamObserver)
     metrics.setEndpoints(this.#generation.upstreams)
   }
 
@@ -138,7 +149,7 @@ export class GatewayServer implements ExchangeHost {
     for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
       if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
-    const next = new Generation(config, old)
+    const next = new Generation(config, this.#upstreamObserver, old)
     this.#generation = next
     for (const retired of old.retiredBy(next)) void retired.retire()
     this.metrics.setEndpoints(next.upstreams)

@@ -52,6 +52,16 @@ export class GatewayLog {
     this.#logger.warn({ upstream, endpoint, warning }, 'upstream warning')
   }
 
+  endpointChanged (upstream: string, endpoint: string, available: boolean, reason: string): void {
+    if (available) this.#logger.info({ upstream, endpoint, reason }, 'endpoint back in rotation')
+    else this.#logger.warn({ upstream, endpoint, reason }, 'endpoint out of rotation')
+  }
+
+  upstreamPanic (upstream: string, on: boolean): void {
+    if (on) this.#logger.error({ upstream }, 'every endpoint of the upstream is out of rotation: using them all rather than failing every request')
+    else this.#logger.info({ upstream }, 'the upstream has endpoints in rotation again')
+  }
+
   demoUpstream (url: string): void {
     this.#logger.info({ url }, 'demo upstream started')
   }

@@ -17,6 +17,7 @@ export class GatewayMetrics {
   readonly endpointUp = new Gauge({ name: 'longhaul_upstream_endpoint_up', help: '1 when an upstream endpoint is in rotation, 0 when it is not.', labelNames: ['upstream', 'endpoint'], registers: [this.registry] })
   readonly queueDepth = new Gauge({ name: 'longhaul_upstream_queue_depth', help: 'Requests waiting for an upstream slot.', labelNames: ['upstream'], registers: [this.registry] })
   readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry] })
+  readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry] })
 
   constructor () {
@@ -39,6 +40,10 @@ export class GatewayMetrics {
 
   inflight (route: string, delta: 1 | -1): void {
     this.#inflight.inc({ route }, delta)
+  }
+
+  heartbeat (route: string): void {
+    this.#heartbeats.inc({ route })
   }
 
   reloaded (ok: boolean): void {

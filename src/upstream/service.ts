@@ -1,7 +1,10 @@
 // An upstream: its endpoints, one undici Pool each, and the balancer that picks between them.
-import { Pool, buildConnector } from 'undici'
+import { Client, Pool, buildConnector } from 'undici'
 import type { UpstreamConfig } from '../config/runtime.ts'
 import { LeastRequest, RoundRobin, type Balancer } from './balancer.ts'
+import { Admission } from './admission.ts'
+import { HealthChecker } from './health.ts'
+import { MIN_RETRY_CONCURRENCY } from './retry.ts'
 
 /** A connect that took longer than the upstream's connectTimeout, timed by Node's own timer. */
 export class ConnectTimeoutError extends Error {
@@ -38,17 +41,32 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
   }
 }
 
+/** What the gateway is told when an endpoint leaves or rejoins rotation, for logs and metrics. */
+export interface UpstreamObserver {
+  endpointChanged (upstream: string, endpoint: string, available: boolean, reason: string): void
+  panic (upstream: string, on: boolean): void
+  queueDepth (upstream: string, depth: number): void
+}
+
 export class Endpoint {
   readonly url: string
   readonly pool: Pool
   inflight = 0
+  /** Active health checks say so (true until they say otherwise, and when there are none). */
+  healthy = true
+  /** Passive outlier ejection: no new requests before this performance.now() time. */
+  ejectedUntil = 0
+  consecutiveFailures = 0
+  /** Ejections in a row: each one lasts longer. Reset by the first success after a return. */
+  ejections = 0
   readonly #idleTimeout: number | 'auto'
+  readonly #options: Pool.Options
   #hintChecked = false
   constructor (url: string, cfg: UpstreamConfig) {
     this.url = url
     this.#idleTimeout = cfg.idleTimeout
     const auto = cfg.idleTimeout === 'auto'
-    this.pool = new Pool(url, {
+    this.#options = {
       connections: cfg.maxConnectionsPerEndpoint,
       pipelining: 1,
       // The request's Deadline decides every cut, with its name (DESIGN.md §11).
@@ -59,7 +77,20 @@ export class Endpoint {
       keepAliveTimeoutThreshold: 1000,
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
       connect: timedConnector(cfg)
-    })
+    }
+    this.pool = new Pool(url, this.#options)
+  }
+
+  available (now: number): boolean {
+    return this.healthy && now >= this.ejectedUntil
+  }
+
+  /**
+   * A one-off client on a new connection, for the stale-connection retry: the pool could hand
+   * out another idle connection the backend is closing. It closes itself after its request.
+   */
+  freshClient (): Client {
+    return new Client(this.url, { ...this.#options, connections: undefined } as Client.Options)
   }
 
   /**
@@ -83,25 +114,95 @@ export class UpstreamService {
   readonly name: string
   readonly config: UpstreamConfig
   readonly endpoints: readonly Endpoint[]
+  readonly admission: Admission | null
+  /** Retries in flight, for the retry budget. */
+  retriesInFlight = 0
   readonly #balancer: Balancer<Endpoint>
-  constructor (cfg: UpstreamConfig) {
+  readonly #observer: UpstreamObserver
+  readonly #health: HealthChecker | null
+  #panic = false
+
+  constructor (cfg: UpstreamConfig, observer: UpstreamObserver) {
     this.name = cfg.name
     this.config = cfg
+    this.#observer = observer
     this.endpoints = cfg.endpoints.map((url) => new Endpoint(url, cfg))
     this.#balancer = cfg.balance === 'round-robin' ? new RoundRobin() : new LeastRequest()
+    this.admission = cfg.limits === null ? null : new Admission(cfg.limits, (depth) => observer.queueDepth(cfg.name, depth))
+    this.#health = cfg.healthCheck === null ? null : new HealthChecker(this, cfg.healthCheck, (e, healthy, reason) => this.#changed(e, healthy, reason))
+    this.#health?.start()
   }
 
-  pick (): Endpoint | undefined {
-    return this.#balancer.pick(this.endpoints)
+  get panic (): boolean { return this.#panic }
+
+  /** Requests in flight on every endpoint. */
+  active (): number {
+    let n = 0
+    for (const e of this.endpoints) n += e.inflight
+    return n
+  }
+
+  /** Envoy's retry budget: retries in flight stay under a share of active requests (at least 3). */
+  retryBudgetAllows (budget: number): boolean {
+    return this.retriesInFlight < Math.max(MIN_RETRY_CONCURRENCY, Math.floor(budget * this.active()))
+  }
+
+  /**
+   * An endpoint for the next attempt: available ones not tried yet, then available ones, and when
+   * none is available, all of them (panic: failing everything would be worse), said in the log.
+   */
+  pick (tried?: ReadonlySet<Endpoint>): Endpoint | undefined {
+    const now = performance.now()
+    let all = true
+    for (const e of this.endpoints) if (!e.available(now) || tried?.has(e) === true) { all = false; break }
+    if (all) return this.#balancer.pick(this.endpoints)
+    const available = this.endpoints.filter((e) => e.available(now))
+    if (available.length === 0) {
+      if (!this.#panic) { this.#panic = true; this.#observer.panic(this.name, true) }
+      const untried = this.endpoints.filter((e) => tried?.has(e) !== true)
+      return this.#balancer.pick(untried.length > 0 ? untried : this.endpoints)
+    }
+    if (this.#panic) { this.#panic = false; this.#observer.panic(this.name, false) }
+    const untried = tried === undefined ? available : available.filter((e) => !tried.has(e))
+    return this.#balancer.pick(untried.length > 0 ? untried : available)
+  }
+
+  /** A response, or a failure that is not the endpoint's fault: the failure streak ends. */
+  succeeded (e: Endpoint): void {
+    e.consecutiveFailures = 0
+    if (e.ejectedUntil !== 0 && performance.now() >= e.ejectedUntil) {
+      e.ejectedUntil = 0
+      e.ejections = 0
+    }
+  }
+
+  /** A connect failure, a reset before the response or a 5xx: enough in a row eject the endpoint. */
+  failed (e: Endpoint, reason: string): void {
+    const outlier = this.config.outlier
+    if (++e.consecutiveFailures < outlier.consecutiveFailures) return
+    const now = performance.now()
+    if (now < e.ejectedUntil) return
+    e.consecutiveFailures = 0
+    e.ejections++
+    const forMs = Math.min(outlier.maxEjectForMs, outlier.ejectForMs * e.ejections)
+    e.ejectedUntil = now + forMs
+    this.#changed(e, false, `ejected for ${forMs}ms after ${outlier.consecutiveFailures} failures in a row (last: ${reason})`)
+    setTimeout(() => { if (e.available(performance.now())) this.#changed(e, true, 'ejection ended') }, forMs).unref()
+  }
+
+  #changed (e: Endpoint, available: boolean, reason: string): void {
+    this.#observer.endpointChanged(this.name, e.url, available && e.available(performance.now()), reason)
   }
 
   /** Closes the pools once the requests already on them have ended (a reload dropped this upstream). */
   async retire (): Promise<void> {
+    this.#health?.stop()
     await Promise.all(this.endpoints.map((e) => e.pool.close()))
   }
 
   /** Closes the pools now, aborting what is left (shutdown). */
   async close (): Promise<void> {
+    this.#health?.stop()
     await Promise.all(this.endpoints.map((e) => e.pool.destroy()))
   }
 }

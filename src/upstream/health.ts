@@ -1,0 +1,64 @@
+// Active health checks: GET a path on every endpoint each interval; thresholds of passes and
+// failures in a row move an endpoint in and out of rotation.
+import type { UpstreamConfig } from '../config/runtime.ts'
+import type { Endpoint } from './service.ts'
+
+type Check = NonNullable<UpstreamConfig['healthCheck']>
+
+interface Streak { passes: number, failures: number }
+
+export class HealthChecker {
+  readonly #endpoints: readonly Endpoint[]
+  readonly #check: Check
+  readonly #changed: (e: Endpoint, healthy: boolean, reason: string) => void
+  readonly #streaks = new Map<Endpoint, Streak>()
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (service: { endpoints: readonly Endpoint[] }, check: Check, changed: (e: Endpoint, healthy: boolean, reason: string) => void) {
+    this.#endpoints = service.endpoints
+    this.#check = check
+    this.#changed = changed
+  }
+
+  start (): void {
+    this.#timer = setInterval(() => { for (const e of this.#endpoints) void this.#probe(e) }, this.#check.intervalMs)
+    // Health checks never keep a stopping process alive.
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+  }
+
+  async #probe (e: Endpoint): Promise<void> {
+    let ok: boolean
+    let reason: string
+    try {
+      const res = await e.pool.request({ path: this.#check.path, method: 'GET', signal: AbortSignal.timeout(this.#check.timeoutMs), headers: { 'user-agent': 'longhaul-health-check' } })
+      await res.body.dump()
+      ok = res.statusCode >= 200 && res.statusCode < 400
+      reason = `health check ${this.#check.path} answered ${res.statusCode}`
+    } catch (err) {
+      ok = false
+      const code = (err as { code?: string, name?: string }).code ?? (err as Error).name
+      reason = `health check ${this.#check.path} failed: ${code}`
+    }
+    const streak = this.#streaks.get(e) ?? { passes: 0, failures: 0 }
+    this.#streaks.set(e, streak)
+    if (ok) {
+      streak.passes++
+      streak.failures = 0
+      if (!e.healthy && streak.passes >= this.#check.healthyThreshold) {
+        e.healthy = true
+        this.#changed(e, true, reason)
+      }
+    } else {
+      streak.failures++
+      streak.passes = 0
+      if (e.healthy && streak.failures >= this.#check.unhealthyThreshold) {
+        e.healthy = false
+        this.#changed(e, false, reason)
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// Whether a failed attempt is tried again follows from the kind of failure (like Caddy's
+// tryAgain): a connect failure never reached a backend; a reset or a status may have.
+import type { RetryPolicy } from '../config/runtime.ts'
+
+export type RetryReason = 'connect_failure' | 'reset_before_response' | 'stale_connection' | `status_${number}`
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+export const isIdempotent = (method: string): boolean => IDEMPOTENT.has(method)
+
+const CONNECT_FAILURE = new Set(['ECONNREFUSED', 'LONGHAUL_CONNECT_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN'])
+const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'ECONNABORTED'])
+
+export type FailureKind = 'connect' | 'reset' | 'other'
+
+export function failureKind (err: Error): FailureKind {
+  const code = (err as { code?: string }).code ?? ''
+  if (CONNECT_FAILURE.has(code)) return 'connect'
+  if (RESET.has(code)) return 'reset'
+  return 'other'
+}
+
+/**
+ * A reset before any response byte on a connection that had carried an earlier response: the
+ * keep-alive race (the backend closed the idle connection as the request went out). undici's
+ * "other side closed" error carries the socket's byte counts; a write into a connection the peer
+ * already closed shows as ECONNRESET or EPIPE.
+ */
+export function isStaleConnection (err: Error): boolean {
+  const code = (err as { code?: string }).code
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true
+  const socket = (err as { socket?: { bytesRead?: number } }).socket
+  return code === 'UND_ERR_SOCKET' && socket !== undefined && (socket.bytesRead ?? 0) > 0
+}
+
+export interface AttemptContext {
+  method: string
+  /** The request body can be sent again (none, buffered, or never started). */
+  replayable: boolean
+  /** Tries so far, the failed one included. */
+  attempts: number
+  staleRetried: boolean
+  budgetAllows: boolean
+}
+
+/** The reason to retry a failure that happened before any response byte, or null. */
+export function retryAfterFailure (policy: RetryPolicy, err: Error, ctx: AttemptContext): RetryReason | null {
+  if (!ctx.replayable) return null
+  const kind = failureKind(err)
+  const idempotent = isIdempotent(ctx.method)
+  // The stale-connection retry happens whatever the policy says: nothing reached the backend's
+  // application, and a fresh connection is the fix.
+  if (kind === 'reset' && idempotent && !ctx.staleRetried && isStaleConnection(err)) return 'stale_connection'
+  if (ctx.attempts >= policy.attempts || !ctx.budgetAllows) return null
+  if (kind === 'connect' && policy.onConnectFailure) return 'connect_failure'
+  if (kind === 'reset' && policy.onReset && (idempotent || policy.nonIdempotent)) return 'reset_before_response'
+  return null
+}
+
+export function retryOnStatus (policy: RetryPolicy, status: number, ctx: AttemptContext): RetryReason | null {
+  if (!policy.onStatus.has(status) || !ctx.replayable || ctx.attempts >= policy.attempts || !ctx.budgetAllows) return null
+  if (!isIdempotent(ctx.method) && !policy.nonIdempotent) return null
+  return `status_${status}`
+}
+
+/**
+ * Exponential backoff with full jitter (AWS architecture blog's "full jitter"): a random delay
+ * up to base·2^(n-1), capped at max; a Retry-After the upstream sent wins, up to max too.
+ */
+export function backoffMs (policy: RetryPolicy, retryNumber: number, retryAfterMs: number | null, random: () => number = Math.random): number {
+  if (retryAfterMs !== null) return Math.min(retryAfterMs, policy.backoffMaxMs)
+  const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** (retryNumber - 1))
+  return Math.floor(random() * ceiling)
+}
+
+/** Retry-After as delay-seconds or an HTTP date (RFC 9110 §10.2.3), in ms; null when absent or bad. */
+export function parseRetryAfter (value: string | string[] | undefined, now: number = Date.now()): number | null {
+  if (typeof value !== 'string') return null
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? null : Math.max(0, date - now)
+}
+
+/** Envoy's retry budget: retries in flight may be this share of active requests, and at least this many. */
+export const MIN_RETRY_CONCURRENCY = 3
