@@ -52,8 +52,19 @@ export function effectiveConfig (config: RuntimeConfig): Record<string, unknown>
 export function status (source: AdminSource): Record<string, unknown> {
   const { config } = source
   const upstreams: Record<string, unknown> = {}
+  const now = performance.now()
   for (const [name, service] of source.generation.upstreams) {
-    upstreams[name] = { endpoints: service.endpoints.map((e) => ({ url: e.url, healthy: true, inflight: e.inflight })) }
+    upstreams[name] = {
+      // panic: no endpoint is in rotation, so all of them are used (the log says so too).
+      panic: service.panic,
+      queued: service.admission?.queued ?? 0,
+      endpoints: service.endpoints.map((e) => ({
+        url: e.url,
+        healthy: e.available(now),
+        inflight: e.inflight,
+        ...(now < e.ejectedUntil ? { ejectedForMs: Math.round(e.ejectedUntil - now) } : {})
+      }))
+    }
   }
   return {
     state: source.state,
