@@ -71,7 +71,7 @@ routes:
     timeouts:
       request: 30
 `)
-  assertError(r, '7:16 routes[0].timeouts.request: ', /a bare number is not a duration.*'30s'/)
+  assertError(r, '7:7 routes[0].timeouts.request: ', /a bare number is not a duration.*'30s'/)
 })
 
 test('a duration with an invalid unit names the value and the units', async () => {
@@ -83,7 +83,7 @@ routes:
   - name: chat
     upstream: chat
 `)
-  assertError(r, '4:21 upstreams.chat.connectTimeout: ', "invalid duration '5x': write a number with a unit (ms, s, m, h)")
+  assertError(r, '4:5 upstreams.chat.connectTimeout: ', "invalid duration '5x': write a number with a unit (ms, s, m, h)")
 })
 
 test('a size without a unit is an error, bare or quoted', async () => {
@@ -96,8 +96,8 @@ routes:
   - name: chat
     upstream: chat
 `)
-  assertError(r, '2:16 downstream.maxBodySize: ', 'a bare number is not a size')
-  assertError(r, '3:18 downstream.maxHeaderSize: ', "invalid size '16384': write a whole number with a unit (B, KiB, MiB, GiB)")
+  assertError(r, '2:3 downstream.maxBodySize: ', 'a bare number is not a size')
+  assertError(r, '3:3 downstream.maxHeaderSize: ', "invalid size '16384': write a whole number with a unit (B, KiB, MiB, GiB)")
 })
 
 test('a route naming an undefined upstream gets a did-you-mean', async () => {
@@ -107,7 +107,7 @@ routes:
   - name: chat
     upstream: caht
 `)
-  assertError(r, '5:15 routes[0].upstream: ', "upstream 'caht' is not defined under upstreams (did you mean 'chat'?)")
+  assertError(r, '5:5 routes[0].upstream: ', "upstream 'caht' is not defined under upstreams (did you mean 'chat'?)")
 })
 
 test('a duplicate route name points at the second one', async () => {
@@ -121,7 +121,7 @@ routes:
     upstream: chat
     match: { pathPrefix: /b }
 `)
-  assertError(r, '7:11 routes[1].name: ', "route name 'chat' is already used by routes[0]")
+  assertError(r, '7:5 routes[1].name: ', "route name 'chat' is already used by routes[0]")
 })
 
 test('request: none without an explicit firstByte is rejected', async () => {
@@ -133,7 +133,7 @@ routes:
     timeouts:
       request: none
 `)
-  assertError(r, '7:16 routes[0].timeouts.request: ', 'request: none needs an explicit firstByte')
+  assertError(r, '7:7 routes[0].timeouts.request: ', 'request: none needs an explicit firstByte')
 })
 
 test('request: none with firstByte: none written on purpose is valid', async () => {
@@ -160,7 +160,7 @@ routes:
       firstByte: 2m
       streamIdle: 30s
 `)
-  assertError(r, '8:18 routes[0].timeouts.firstByte: ', 'firstByte (2m) can never fire: request (1m) and maxClientTimeout (1m) end the request first')
+  assertError(r, '8:7 routes[0].timeouts.firstByte: ', 'firstByte (2m) can never fire: request (1m) and maxClientTimeout (1m) end the request first')
 })
 
 test('a firstByte longer than request but within maxClientTimeout is only a warning', async () => {
@@ -176,7 +176,7 @@ routes:
       maxClientTimeout: 5m
 `)
   assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:8:18 routes[0].timeouts.firstByte: warning: firstByte (2m) is longer than request (1m)`)
+  lineStarting(r.stderr, `${r.file}:8:7 routes[0].timeouts.firstByte: warning: firstByte (2m) is longer than request (1m)`)
 })
 
 test('a maxClientTimeout shorter than request is an error', async () => {
@@ -189,7 +189,7 @@ routes:
       request: 10m
       maxClientTimeout: 5m
 `)
-  assertError(r, '8:25 routes[0].timeouts.maxClientTimeout: ', 'maxClientTimeout (5m) is shorter than request (10m)')
+  assertError(r, '8:7 routes[0].timeouts.maxClientTimeout: ', 'maxClientTimeout (5m) is shorter than request (10m)')
 })
 
 test('a duplicate YAML key is a parse error at the repeated key', async () => {
@@ -274,7 +274,7 @@ routes:
       streamIdle: 1m
 `)
   assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:8:19 routes[0].timeouts.streamIdle: warning: streamIdle (1m) is not shorter than request (1m)`)
+  lineStarting(r.stderr, `${r.file}:8:7 routes[0].timeouts.streamIdle: warning: streamIdle (1m) is not shorter than request (1m)`)
 })
 
 test('a built-in streamIdle above a short request is no mistake: no warning', async () => {
@@ -326,7 +326,7 @@ routes:
   assert.equal(report.warnings.length, 1)
   assert.deepEqual(
     { ...report.warnings[0], message: undefined },
-    { severity: 'warning', file: r.file, line: 8, col: 19, path: 'routes[0].timeouts.streamIdle', message: undefined }
+    { severity: 'warning', file: r.file, line: 8, col: 7, path: 'routes[0].timeouts.streamIdle', message: undefined }
   )
   assert.match(report.warnings[0].message, /^streamIdle \(1m\) is not shorter than request \(1m\)/)
 })
@@ -450,7 +450,7 @@ test('the DESIGN.md example (implemented keys) is valid, with the one warning it
   const r = await check(DESIGN_EXAMPLE)
   assert.equal(r.code, 0, r.stderr)
   // The example's chat route allows 15m, its drain 10m: a rollout would cut the longest chats.
-  lineStarting(r.stderr, `${r.file}:28:16 routes[0].timeouts.request: warning: drain.timeout (10m) is shorter than route 'chat' request (15m)`)
+  lineStarting(r.stderr, `${r.file}:28:7 routes[0].timeouts.request: warning: drain.timeout (10m) is shorter than route 'chat' request (15m)`)
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
   assert.match(r.stdout, /valid \(1 routes, 1 upstreams, 1 warnings\)/)
 })

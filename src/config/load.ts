@@ -63,8 +63,9 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
 
   const locator = new Locator(doc, lines)
-  const report = (severity: Severity, path: ConfigPath, message: string, { key = false } = {}): void => {
-    const { line, col } = locator.at(path, { key })
+  // DESIGN.md §11: a diagnostic points at the offending key itself (a list item has no key: at the item).
+  const report = (severity: Severity, path: ConfigPath, message: string): void => {
+    const { line, col } = locator.at(path, { key: true })
     diagnostics.push({ severity, file, line, col, path: formatPath(path), message })
   }
 
@@ -77,7 +78,7 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
         const known = knownKeys(configSchema, path)
         for (const key of issue.keys) {
           const hint = didYouMean(key, known)
-          report('error', [...path, key], `unknown key '${key}'${hint === undefined ? '' : ` (did you mean '${hint}'?)`}`, { key: true })
+          report('error', [...path, key], `unknown key '${key}'${hint === undefined ? '' : ` (did you mean '${hint}'?)`}`)
         }
       } else if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined) {
         report('error', path, `missing required key '${String(path[path.length - 1])}'`)

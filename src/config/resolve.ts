@@ -5,7 +5,7 @@ import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
 import { formatDuration } from './units.ts'
 import type { Limit, ListenAddress, RetryPolicy, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
 
-export type Report = (severity: Severity, path: ConfigPath, message: string, options?: { key?: boolean }) => void
+export type Report = (severity: Severity, path: ConfigPath, message: string) => void
 
 type Parsed = ParsedConfig
 type ParsedRoute = Parsed['routes'][number]
@@ -102,7 +102,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
   for (const [name, u] of Object.entries(parsed.upstreams)) {
     const seen = new Set<string>()
     u.endpoints.forEach((e, i) => {
-      const normalized = new URL(e).origin
+      const normalized = e.startsWith('dns://') ? e.toLowerCase() : new URL(e).origin
       if (seen.has(normalized)) report('error', ['upstreams', name, 'endpoints', i], `endpoint ${e} appears twice`)
       seen.add(normalized)
     })
@@ -118,8 +118,12 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       healthCheck: u.healthCheck === undefined
         ? null
         : Object.freeze({ path: u.healthCheck.path, intervalMs: u.healthCheck.interval, timeoutMs: u.healthCheck.timeout, healthyThreshold: u.healthCheck.healthyThreshold, unhealthyThreshold: u.healthCheck.unhealthyThreshold }),
-      limits: u.limits === undefined ? null : Object.freeze({ maxConcurrent: u.limits.maxConcurrent, maxQueued: u.limits.maxQueued, queueTimeoutMs: u.limits.queueTimeout })
+      limits: u.limits === undefined ? null : Object.freeze({ maxConcurrent: u.limits.maxConcurrent, maxQueued: u.limits.maxQueued, queueTimeoutMs: u.limits.queueTimeout }),
+      dns: Object.freeze({ refreshMs: u.dns?.refresh ?? 5000, resolver: u.dns?.resolver ?? null })
     })
+    if (u.dns !== undefined && !u.endpoints.some((e) => e.startsWith('dns://'))) {
+      report('error', ['upstreams', name, 'dns'], 'dns settings apply to dns:// endpoints, and this upstream has none')
+    }
     if (u.healthCheck !== undefined && u.healthCheck.timeout >= u.healthCheck.interval) {
       report('warning', ['upstreams', name, 'healthCheck', 'timeout'], `healthCheck.timeout (${formatDuration(u.healthCheck.timeout)}) is not shorter than its interval (${formatDuration(u.healthCheck.interval)}): checks overlap`)
     }
@@ -168,7 +172,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     }
   })
   for (const name of Object.keys(upstreams)) {
-    if (!used.has(name)) report('warning', ['upstreams', name], `upstream '${name}' is not used by any route`, { key: true })
+    if (!used.has(name)) report('warning', ['upstreams', name], `upstream '${name}' is not used by any route`)
   }
 
   // A heartbeat only runs while the upstream is silent, and streamIdle ends that silence: one that

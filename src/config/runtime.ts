@@ -64,6 +64,8 @@ export interface UpstreamConfig {
     readonly unhealthyThreshold: number
   } | null
   readonly limits: { readonly maxConcurrent: number, readonly maxQueued: number, readonly queueTimeoutMs: number } | null
+  /** For dns:// endpoints: re-resolve interval and DNS server (null: the system's). */
+  readonly dns: { readonly refreshMs: number, readonly resolver: string | null }
 }
 
 export interface ListenAddress {

@@ -44,9 +44,10 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'names us
 const endpoint = z.string().refine((text) => {
   try {
     const url = new URL(text)
+    if (url.protocol === 'dns:') return /^dns:\/\/[A-Za-z0-9.-]+:\d{1,5}$/.test(text)
     return (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') && url.search === '' && !text.endsWith('/')
   } catch { return false }
-}, { error: 'expected an endpoint URL such as http://10.0.0.5:8000 (scheme http or https, no path)' })
+}, { error: 'expected an endpoint URL such as http://10.0.0.5:8000 (http or https, no path) or dns://name:port' })
 
 /** A share of something, written as a percentage: '20%' → 0.2. */
 const percent = z.string({ error: 'expected a percentage such as \'20%\'' })
@@ -85,6 +86,10 @@ const upstream = z.strictObject({
   balance: z.enum(['least-request', 'round-robin']).prefault('least-request').describe('least-request: the less busy of two distinct random endpoints (power of two choices); round-robin: in turn.'),
   connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
   idleTimeout: durationOrAuto.prefault('auto').describe('Pooled connection idle time: `auto` = the server\'s Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else 4 s.'),
+  dns: z.strictObject({
+    refresh: duration.prefault('5s').describe('How often dns:// endpoints are resolved again.'),
+    resolver: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, { error: 'expected IP:PORT of a DNS server, e.g. 127.0.0.1:53' }).optional().describe('DNS server to ask (IP:PORT); the system\'s resolvers when absent.')
+  }).optional().describe('Settings of dns:// endpoints (A and AAAA records, re-resolved); only with a dns:// endpoint.'),
   maxConnectionsPerEndpoint: z.int().min(1).max(65535).prefault(256).describe('Most open connections to one endpoint.'),
   outlier: z.strictObject({
     consecutiveFailures: z.int().min(1).prefault(5).describe('Connect failures, resets before a response and 5xx answers in a row that eject an endpoint.'),

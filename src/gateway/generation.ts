@@ -23,6 +23,11 @@ export class Generation {
     }))
   }
 
+  /** Every upstream has its endpoints (dns:// ones resolved once, or failed). */
+  async ready (): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((u) => u.ready()))
+  }
+
   /** Services of this generation that `next` does not keep; close them once their requests end. */
   retiredBy (next: Generation): UpstreamService[] {
     const kept = new Set(next.upstreams.values())

@@ -44,7 +44,13 @@ export class GatewayServer implements ExchangeHost {
       this.log.endpointChanged(upstream, endpoint, available, reason)
     },
     panic: (upstream, on) => this.log.upstreamPanic(upstream, on),
-    queueDepth: (upstream, depth) => this.metrics.queueDepth.set({ upstream }, depth)
+    queueDepth: (upstream, depth) => this.metrics.queueDepth.set({ upstream }, depth),
+    endpointsChanged: (upstream, added, removed) => {
+      for (const endpoint of added) this.metrics.endpointUp.set({ upstream, endpoint }, 1)
+      for (const endpoint of removed) this.metrics.endpointUp.remove({ upstream, endpoint })
+      this.log.endpointsChanged(upstream, added, removed)
+    },
+    dnsFailed: (upstream, name, reason) => this.log.dnsFailed(upstream, name, reason)
   }
 
   constructor (config: RuntimeConfig, log: GatewayLog, metrics: GatewayMetrics) {
@@ -66,6 +72,8 @@ export class GatewayServer implements ExchangeHost {
 
   async start (): Promise<void> {
     const config = this.config
+    await this.#generation.ready()
+    this.metrics.setEndpoints(this.#generation.upstreams)
     this.#admin = createAdminServer(this)
     this.adminAddress = await listen(this.#admin, config.admin)
     const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
@@ -140,7 +148,7 @@ export class GatewayServer implements ExchangeHost {
    * Swaps in a new config: new requests use it, requests in flight keep theirs; upstreams whose
    * config did not change keep their pools.
    */
-  reload (config: RuntimeConfig): ReloadResult {
+  async reload (config: RuntimeConfig): Promise<ReloadResult> {
     const old = this.#generation
     const restartRequired: string[] = []
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
@@ -149,7 +157,23 @@ export class GatewayServer implements ExchangeHost {
     for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
       if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
-    const next = new Generation(config, this.#upstreamObserver, old)
+    // What only a restart applies keeps its running value in the new generation: the config in
+    // effect (and /config) stays true, and the next reload still reports the pending change.
+    const running = old.config
+    const effective: RuntimeConfig = {
+      ...config,
+      listen: running.listen,
+      admin: running.admin,
+      downstream: {
+        ...config.downstream,
+        headersTimeoutMs: running.downstream.headersTimeoutMs,
+        idleTimeoutMs: running.downstream.idleTimeoutMs,
+        maxHeaderSize: running.downstream.maxHeaderSize,
+        tcpKeepAliveMs: running.downstream.tcpKeepAliveMs
+      }
+    }
+    const next = new Generation(effective, this.#upstreamObserver, old)
+    await next.ready()
     this.#generation = next
     for (const retired of old.retiredBy(next)) void retired.retire()
     this.metrics.setEndpoints(next.upstreams)

@@ -11,7 +11,7 @@ import type { GatewayServer } from '../gateway/server.ts'
 export async function reloadFrom (server: GatewayServer, file: string): Promise<void> {
   try {
     const { config, warnings } = await loadConfigFile(file)
-    const result = server.reload(config)
+    const result = await server.reload(config)
     server.log.configWarnings(warnings)
     server.log.reloaded(config.source.path, config.source.hash, result.restartRequired)
   } catch (err) {

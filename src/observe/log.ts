@@ -57,6 +57,14 @@ export class GatewayLog {
     else this.#logger.warn({ upstream, endpoint, reason }, 'endpoint out of rotation')
   }
 
+  endpointsChanged (upstream: string, added: string[], removed: string[]): void {
+    this.#logger.info({ upstream, added, removed }, 'dns endpoints changed')
+  }
+
+  dnsFailed (upstream: string, name: string, reason: string): void {
+    this.#logger.warn({ upstream, name, reason }, 'dns lookup failed; keeping the last endpoints')
+  }
+
   upstreamPanic (upstream: string, on: boolean): void {
     if (on) this.#logger.error({ upstream }, 'every endpoint of the upstream is out of rotation: using them all rather than failing every request')
     else this.#logger.info({ upstream }, 'the upstream has endpoints in rotation again')

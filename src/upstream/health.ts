@@ -8,20 +8,21 @@ type Check = NonNullable<UpstreamConfig['healthCheck']>
 interface Streak { passes: number, failures: number }
 
 export class HealthChecker {
-  readonly #endpoints: readonly Endpoint[]
+  /** Read at every round: dns:// endpoints come and go. */
+  readonly #service: { readonly endpoints: readonly Endpoint[] }
   readonly #check: Check
   readonly #changed: (e: Endpoint, healthy: boolean, reason: string) => void
   readonly #streaks = new Map<Endpoint, Streak>()
   #timer: NodeJS.Timeout | undefined
 
   constructor (service: { endpoints: readonly Endpoint[] }, check: Check, changed: (e: Endpoint, healthy: boolean, reason: string) => void) {
-    this.#endpoints = service.endpoints
+    this.#service = service
     this.#check = check
     this.#changed = changed
   }
 
   start (): void {
-    this.#timer = setInterval(() => { for (const e of this.#endpoints) void this.#probe(e) }, this.#check.intervalMs)
+    this.#timer = setInterval(() => { for (const e of this.#service.endpoints) void this.#probe(e) }, this.#check.intervalMs)
     // Health checks never keep a stopping process alive.
     this.#timer.unref()
   }

@@ -5,6 +5,7 @@ import { LeastRequest, RoundRobin, type Balancer } from './balancer.ts'
 import { Admission } from './admission.ts'
 import { HealthChecker } from './health.ts'
 import { MIN_RETRY_CONCURRENCY } from './retry.ts'
+import { Discovery, parseDnsEndpoint } from './discovery.ts'
 
 /** A connect that took longer than the upstream's connectTimeout, timed by Node's own timer. */
 export class ConnectTimeoutError extends Error {
@@ -46,6 +47,9 @@ export interface UpstreamObserver {
   endpointChanged (upstream: string, endpoint: string, available: boolean, reason: string): void
   panic (upstream: string, on: boolean): void
   queueDepth (upstream: string, depth: number): void
+  /** dns:// endpoints came or went. */
+  endpointsChanged (upstream: string, added: string[], removed: string[]): void
+  dnsFailed (upstream: string, name: string, reason: string): void
 }
 
 export class Endpoint {
@@ -113,24 +117,52 @@ export class Endpoint {
 export class UpstreamService {
   readonly name: string
   readonly config: UpstreamConfig
-  readonly endpoints: readonly Endpoint[]
+  /** Replaced (never mutated) when dns:// endpoints change. */
+  endpoints: readonly Endpoint[]
   readonly admission: Admission | null
   /** Retries in flight, for the retry budget. */
   retriesInFlight = 0
   readonly #balancer: Balancer<Endpoint>
   readonly #observer: UpstreamObserver
   readonly #health: HealthChecker | null
+  readonly #discovery: Discovery | null
+  readonly #ready: Promise<void>
   #panic = false
 
   constructor (cfg: UpstreamConfig, observer: UpstreamObserver) {
     this.name = cfg.name
     this.config = cfg
     this.#observer = observer
-    this.endpoints = cfg.endpoints.map((url) => new Endpoint(url, cfg))
+    const names = cfg.endpoints.map(parseDnsEndpoint).filter((n) => n !== null)
+    this.endpoints = cfg.endpoints.filter((url) => !url.startsWith('dns://')).map((url) => new Endpoint(url, cfg))
     this.#balancer = cfg.balance === 'round-robin' ? new RoundRobin() : new LeastRequest()
     this.admission = cfg.limits === null ? null : new Admission(cfg.limits, (depth) => observer.queueDepth(cfg.name, depth))
     this.#health = cfg.healthCheck === null ? null : new HealthChecker(this, cfg.healthCheck, (e, healthy, reason) => this.#changed(e, healthy, reason))
     this.#health?.start()
+    this.#discovery = names.length === 0
+      ? null
+      : new Discovery(names, cfg.dns, (urls) => this.#resolved(urls), (name, reason) => observer.dnsFailed(cfg.name, name, reason))
+    this.#ready = this.#discovery?.start() ?? Promise.resolve()
+  }
+
+  /** Resolves once dns:// endpoints had their first answer (or failure). */
+  ready (): Promise<void> { return this.#ready }
+
+  /**
+   * A new DNS answer: endpoints still listed keep their pools and state; new ones join; gone
+   * ones get no new requests, and their pools close once their requests have finished.
+   */
+  #resolved (urls: string[]): void {
+    const statics = this.config.endpoints.filter((url) => !url.startsWith('dns://'))
+    const byUrl = new Map(this.endpoints.map((e) => [e.url, e]))
+    const next = [...statics, ...urls].map((url) => byUrl.get(url) ?? new Endpoint(url, this.config))
+    const kept = new Set(next)
+    const removed = this.endpoints.filter((e) => !kept.has(e))
+    const added = next.filter((e) => !byUrl.has(e.url))
+    if (added.length === 0 && removed.length === 0) return
+    this.endpoints = next
+    for (const e of removed) void e.pool.close()
+    this.#observer.endpointsChanged(this.name, added.map((e) => e.url), removed.map((e) => e.url))
   }
 
   get panic (): boolean { return this.#panic }
@@ -197,12 +229,14 @@ export class UpstreamService {
   /** Closes the pools once the requests already on them have ended (a reload dropped this upstream). */
   async retire (): Promise<void> {
     this.#health?.stop()
+    this.#discovery?.stop()
     await Promise.all(this.endpoints.map((e) => e.pool.close()))
   }
 
   /** Closes the pools now, aborting what is left (shutdown). */
   async close (): Promise<void> {
     this.#health?.stop()
+    this.#discovery?.stop()
     await Promise.all(this.endpoints.map((e) => e.pool.destroy()))
   }
 }
