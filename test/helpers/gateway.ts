@@ -70,7 +70,22 @@ export async function startGateway (configText: string | null, options: { args?:
     args.push('--config', configPath)
   }
   args.push(...(options.args ?? []))
-  const child = spawn(process.execPath, args, { cwd: dir ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  return await launch(args, { cwd: dir ?? ROOT, configPath, removeOnExit: dir, startTimeoutMs: options.startTimeoutMs })
+}
+
+/**
+ * Starts `longhaul serve --config <configPath>` on a config file the test laid out itself (a
+ * symlinked ConfigMap layout, say); the file is left in place when the gateway exits.
+ */
+export async function startGatewayWithFile (configPath: string, options: { args?: string[], startTimeoutMs?: number } = {}): Promise<RunningGateway> {
+  const args = [CLI, 'serve', '--config', configPath, ...(options.args ?? [])]
+  return await launch(args, { cwd: dirname(configPath), configPath, removeOnExit: null, startTimeoutMs: options.startTimeoutMs })
+}
+
+async function launch (args: string[], options: { cwd: string, configPath: string, removeOnExit: string | null, startTimeoutMs: number | undefined }): Promise<RunningGateway> {
+  const { configPath } = options
+  const dir = options.removeOnExit
+  const child = spawn(process.execPath, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: LogLine[] = []
   const waiters = new Set<{ match: (l: LogLine) => boolean, resolve: (l: LogLine) => void }>()
   let stderr = ''
