@@ -8,9 +8,9 @@ import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService, Endpoint } from '../upstream/service.ts'
 import type { QueueTicket } from '../upstream/admission.ts'
-import { backoffMs, failureKind, isIdempotent, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
+import { backoffMs, failureKind, isIdempotent, isStaleConnection, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
-import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, requestIdOf, upstreamRequestHeaders } from './headers.ts'
+import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, protoOf, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
 import { classifyUpstreamError, GatewayAbort } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
@@ -216,7 +216,7 @@ export class Exchange {
       headers: upstreamRequestHeaders(this.req, {
         requestId: this.requestId,
         clientIp: this.req.socket.remoteAddress ?? '',
-        proto: 'http',
+        proto: protoOf(this.req),
         remainingMs: this.deadline!.remainingMs()
       }),
       // undici takes any async iterable as a body (its types list only streams and buffers).
@@ -263,6 +263,10 @@ export class Exchange {
     const kind = failureKind(err)
     if (!this.#responseStarted) {
       if (kind !== 'other') upstream.failed(attempt.endpoint, (err as { code?: string }).code ?? err.message)
+      if (kind === 'reset' && isStaleConnection(err)) {
+        const idleMs = attempt.endpoint.lowerIdleAfterStale()
+        if (idleMs !== null) this.host.log.upstreamWarning(upstream.name, attempt.endpoint.url, `a pooled connection failed as it was reused: the endpoint closes idle connections sooner than longhaul kept them; its pooled idle time is now ${idleMs}ms`)
+      }
       const reason = retryAfterFailure(route.retry, err, this.#attemptContext())
       if (reason !== null) {
         // An unstarted streaming body was never read: it can go with the next try.

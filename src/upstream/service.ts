@@ -52,9 +52,13 @@ export interface UpstreamObserver {
   dnsFailed (upstream: string, name: string, reason: string): void
 }
 
+/** The lowest pooled idle time the stale-connection adaptation goes down to. */
+const STALE_IDLE_FLOOR_MS = 250
+
 export class Endpoint {
   readonly url: string
-  readonly pool: Pool
+  /** Replaced (the old one closes gracefully) when the backend proves to close idle connections sooner. */
+  pool: Pool
   inflight = 0
   /** Active health checks say so (true until they say otherwise, and when there are none). */
   healthy = true
@@ -64,7 +68,9 @@ export class Endpoint {
   /** Ejections in a row: each one lasts longer. Reset by the first success after a return. */
   ejections = 0
   readonly #idleTimeout: number | 'auto'
-  readonly #options: Pool.Options
+  #options: Pool.Options
+  /** How long this endpoint's pooled connections may idle; lowered by observed stale connections. */
+  #idleMs: number
   #hintChecked = false
   constructor (url: string, cfg: UpstreamConfig) {
     this.url = url
@@ -82,7 +88,26 @@ export class Endpoint {
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
       connect: timedConnector(cfg)
     }
+    this.#idleMs = auto ? 4000 : cfg.idleTimeout as number
     this.pool = new Pool(url, this.#options)
+  }
+
+  /**
+   * A connection that had carried a response failed before the next one: the backend closes
+   * idle connections sooner than the pool keeps them (and its Keep-Alive hint, if any, says
+   * otherwise). Halve this endpoint's pooled idle time, down to 250 ms, so the race stops
+   * recurring: the retry saves idempotent requests, only this saves a POST. Returns the new
+   * idle time, or null when it is already at the floor.
+   */
+  lowerIdleAfterStale (): number | null {
+    const next = Math.max(STALE_IDLE_FLOOR_MS, Math.floor(this.#idleMs / 2))
+    if (next === this.#idleMs) return null
+    this.#idleMs = next
+    this.#options = { ...this.#options, keepAliveTimeout: next, keepAliveMaxTimeout: next }
+    const old = this.pool
+    this.pool = new Pool(this.url, this.#options)
+    void old.close()
+    return next
   }
 
   available (now: number): boolean {
