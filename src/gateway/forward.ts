@@ -53,6 +53,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   controller: DispatchController | null = null
   /** Released: its endpoint slot and budget are given back (once). */
   released = false
+  /** Replaced by a retry: its callbacks no longer reach the exchange (undici may call them synchronously from abort()). */
+  superseded = false
 
   constructor (exchange: Exchange, endpoint: Endpoint, retry: RetryReason | null) {
     this.exchange = exchange
@@ -60,29 +62,31 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.retry = retry
   }
 
+  #live (): boolean { return this.exchange.current === this && !this.superseded }
+
   onRequestStart (controller: DispatchController): void {
     // A try that was replaced, or a request that ended while waiting for a connection, is
     // aborted as soon as it has one.
     const x = this.exchange
-    if (x.current !== this || x.ending !== null) controller.abort(new GatewayAbort(x.ending ?? { outcome: 'client_aborted' }))
+    if (!this.#live() || x.ending !== null) controller.abort(new GatewayAbort(x.ending ?? { outcome: 'client_aborted' }))
     else this.controller = controller
   }
 
   onResponseStart (controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
-    if (this.exchange.current === this) this.exchange.responseStarted(this, controller, statusCode, headers)
+    if (this.#live()) this.exchange.responseStarted(this, controller, statusCode, headers)
   }
 
   onResponseData (controller: DispatchController, chunk: Buffer): void {
-    if (this.exchange.current === this) this.exchange.responseData(controller, chunk)
+    if (this.#live()) this.exchange.responseData(controller, chunk)
   }
 
   onResponseEnd (): void {
-    if (this.exchange.current === this) this.exchange.responseEnded(this)
+    if (this.#live()) this.exchange.responseEnded(this)
     else this.exchange.release(this)
   }
 
   onResponseError (_controller: DispatchController | null, err: Error): void {
-    if (this.exchange.current === this) this.exchange.attemptFailed(this, err)
+    if (this.#live()) this.exchange.attemptFailed(this, err)
     else this.exchange.release(this)
   }
 }
@@ -286,8 +290,9 @@ export class Exchange {
     const reason = retryOnStatus(route.retry, statusCode, this.#attemptContext())
     if (reason !== null) {
       // Nothing went downstream yet: drop this answer and try again.
-      controller.abort(new GatewayAbort({ outcome: 'upstream_reset', detail: `retrying after status ${statusCode}` }))
+      attempt.superseded = true
       this.release(attempt)
+      controller.abort(new GatewayAbort({ outcome: 'upstream_reset', detail: `retrying after status ${statusCode}` }))
       return this.#retry(reason, backoffMs(route.retry, this.attempts, parseRetryAfter(headers['retry-after'])))
     }
     this.#responseStarted = true
