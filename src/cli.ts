@@ -12,6 +12,7 @@ import { drain } from './lifecycle/drain.ts'
 import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
 import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
+import { registerDoctor } from './doctor/command.ts'
 
 const DEFAULT_CONFIG = 'longhaul.yaml'
 
@@ -165,6 +166,8 @@ program.command('demo-upstream')
   .option('-p, --port <n>', 'port', '8000')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .action(demoUpstream)
+
+registerDoctor(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -15,8 +15,8 @@ export interface LoadedConfig {
   warnings: Diagnostic[]
 }
 
-/** The keys an object schema accepts at `path`, for "did you mean". */
-function knownKeys (schema: z.ZodType, path: ConfigPath): string[] {
+/** The keys an object schema accepts at `path`, for "did you mean" (the doctor's chain files use it too). */
+export function knownKeys (schema: z.ZodType, path: ConfigPath): string[] {
   let node: any = schema
   const unwrap = (): void => {
     for (;;) {
@@ -41,7 +41,7 @@ function knownKeys (schema: z.ZodType, path: ConfigPath): string[] {
   return def?.type === 'object' ? Object.keys(def.shape) : []
 }
 
-function valueAt (root: unknown, path: ConfigPath): unknown {
+export function valueAt (root: unknown, path: ConfigPath): unknown {
   let node = root
   for (const segment of path) {
     if (node === null || typeof node !== 'object') return undefined

@@ -1,0 +1,143 @@
+// The chain file (issue 7, public format): parsed with positions and checked against its schema,
+// so every problem is `FILE:LINE:COL path: message`, as in `longhaul check`.
+import { readFile } from 'node:fs/promises'
+import { LineCounter, parseDocument } from 'yaml'
+import { z } from 'zod'
+import { duration, durationOrNone } from '../config/schema.ts'
+import { Locator } from '../config/locate.ts'
+import { knownKeys, valueAt } from '../config/load.ts'
+import { ConfigError, didYouMean, formatPath, type ConfigPath, type Diagnostic } from '../config/diagnostics.ts'
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'names use letters, digits, - _ . and start with a letter or digit' })
+
+const hop = z.strictObject({
+  name: name.describe('What the hop is called in findings.'),
+  preset: z.string().optional().describe('A component from `longhaul doctor --presets`.'),
+  // Keys are checked against the properties (and the preset's known pitfalls) after parsing, with positions.
+  set: z.record(z.string(), durationOrNone).optional().describe('Values that override the preset: a duration, or none for unlimited.'),
+  config: z.string().optional().describe('preset longhaul: a longhaul config file, relative to the chain file.'),
+  route: z.string().optional().describe('preset longhaul: the route of that config the request takes.')
+})
+
+export const chainSchema = z.strictObject({
+  workload: z.strictObject({
+    name: z.string().optional(),
+    duration: duration.describe('How long one request lasts, end to end.'),
+    streaming: z.boolean().default(false).describe('Response bytes flow during the request (false: all at the end).'),
+    maxSilence: duration.optional().describe('Streaming: the longest gap between response bytes.'),
+    idleBetweenRequests: duration.optional().describe('Typical idle gap on a kept-alive connection.')
+  }),
+  hops: z.array(hop).min(2, { error: 'a chain needs at least two hops: a client first, the app last' }),
+  deploy: z.strictObject({
+    hop: z.union([name, z.array(name).min(1)], { error: 'hop: a hop name, or a list of the hops that share the pod' }).optional(),
+    terminationGracePeriod: duration.optional()
+  }).optional()
+})
+
+export type ChainSpec = z.output<typeof chainSchema>
+
+/** Reports a problem at the position of the node a path names (the key itself with `key: true`). */
+export class ChainDiagnostics {
+  readonly file: string
+  readonly list: Diagnostic[] = []
+  readonly #locator: Locator | null
+  constructor (file: string, locator: Locator | null) {
+    this.file = file
+    this.#locator = locator
+  }
+
+  error (path: ConfigPath, message: string, options: { key?: boolean } = {}): void {
+    const { line, col } = this.#locator?.at(path, options) ?? { line: 1, col: 1 }
+    this.list.push({ severity: 'error', file: this.file, line, col, path: formatPath(path), message })
+  }
+
+  /** FILE:LINE:COL of a node, for provenance. */
+  where (path: ConfigPath): string {
+    const { line, col } = this.#locator?.at(path) ?? { line: 1, col: 1 }
+    return `${this.file}:${line}:${col}`
+  }
+
+  /** Unknown names get a did-you-mean from the candidates. */
+  unknown (path: ConfigPath, what: string, word: string, candidates: Iterable<string>, options: { key?: boolean, after?: string } = {}): void {
+    const hint = didYouMean(word, candidates)
+    this.error(path, `unknown ${what} '${word}'${hint === undefined ? '' : ` (did you mean '${hint}'?)`}${options.after ?? ''}`, options)
+  }
+
+  /** Throws every problem found, in file order (a longhaul config's own problems after the chain file's). */
+  throwIfAny (): void {
+    if (this.list.length === 0) return
+    const rank = (d: Diagnostic): number => d.file === this.file ? 0 : 1
+    throw new ConfigError([...this.list].sort((a, b) => rank(a) - rank(b) || a.line - b.line || a.col - b.col))
+  }
+}
+
+export interface ParsedChain {
+  readonly spec: ChainSpec
+  readonly diagnostics: ChainDiagnostics
+}
+
+/** Reads and validates a chain file; throws ConfigError with every problem found. */
+export async function parseChainFile (file: string): Promise<ParsedChain> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    throw new ConfigError([{ severity: 'error', file, line: 1, col: 1, path: '', message: `cannot read chain file: ${reason}` }])
+  }
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
+      return { severity: 'error', file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0]! }
+    }))
+  }
+  const diagnostics = new ChainDiagnostics(file, new Locator(doc, lines))
+  const raw: unknown = doc.toJS() ?? {}
+  const result = chainSchema.safeParse(raw)
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path as ConfigPath
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) diagnostics.unknown([...path, key], 'key', key, knownKeys(chainSchema, path), { key: true })
+      } else if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined) {
+        diagnostics.error(path, `missing required key '${String(path[path.length - 1])}'`)
+      } else {
+        diagnostics.error(path, issue.message)
+      }
+    }
+    diagnostics.throwIfAny()
+  }
+  const spec = result.data!
+  checkWorkload(spec, diagnostics)
+  checkHopNames(spec, diagnostics)
+  return { spec, diagnostics }
+}
+
+function checkWorkload (spec: ChainSpec, d: ChainDiagnostics): void {
+  const w = spec.workload
+  if (w.streaming && w.maxSilence === undefined) {
+    d.error(['workload', 'maxSilence'], 'missing required key \'maxSilence\': a streaming workload needs its longest gap between response bytes (thinking, tool calls)')
+  }
+  if (!w.streaming && w.maxSilence !== undefined) {
+    d.error(['workload', 'maxSilence'], 'maxSilence applies to streaming: true; a response that comes all at the end is silent for its whole duration', { key: true })
+  }
+  if (w.maxSilence !== undefined && w.maxSilence > w.duration) {
+    d.error(['workload', 'maxSilence'], 'maxSilence is longer than duration')
+  }
+}
+
+function checkHopNames (spec: ChainSpec, d: ChainDiagnostics): void {
+  const seen = new Map<string, number>()
+  spec.hops.forEach((h, i) => {
+    if (seen.has(h.name)) d.error(['hops', i, 'name'], `hop name '${h.name}' is already used by hops[${seen.get(h.name)}]`)
+    seen.set(h.name, i)
+  })
+  const names = [...seen.keys()]
+  const deployHop = spec.deploy?.hop
+  const listed = deployHop === undefined ? [] : typeof deployHop === 'string' ? [deployHop] : deployHop
+  listed.forEach((n, i) => {
+    if (!seen.has(n)) d.unknown(typeof deployHop === 'string' ? ['deploy', 'hop'] : ['deploy', 'hop', i], 'hop', n, names)
+  })
+}

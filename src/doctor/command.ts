@@ -1,0 +1,55 @@
+// `longhaul doctor CHAIN.yaml [--format text|json|html] [--out FILE] [--presets]` (issue 7).
+// Exit codes: 0 no finding is an error, 1 an error finding or an invalid chain file, 2 usage.
+import { writeFile } from 'node:fs/promises'
+import { CommanderError, Option, type Command } from 'commander'
+import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
+import { doctorReport, summary } from './report.ts'
+import { textReport } from './report-text.ts'
+import { jsonReport } from './report-json.ts'
+import { htmlReport } from './report-html.ts'
+import { presetsJson, presetsText } from './report-presets.ts'
+
+type Format = 'text' | 'json' | 'html'
+
+interface DoctorOptions { format: Format, out?: string, presets?: boolean }
+
+const usage = (message: string): CommanderError => new CommanderError(2, 'longhaul.usage', message)
+
+async function emit (text: string, out: string | undefined): Promise<void> {
+  if (out === undefined) process.stdout.write(text)
+  else await writeFile(out, text)
+}
+
+async function doctor (chainFile: string | undefined, options: DoctorOptions): Promise<void> {
+  if (options.presets === true) {
+    if (chainFile !== undefined) throw usage('--presets lists the presets; run it without a chain file')
+    if (options.format === 'html') throw usage('--presets writes text or json')
+    await emit(options.format === 'json' ? presetsJson() : presetsText(), options.out)
+    return
+  }
+  if (chainFile === undefined) throw usage('doctor needs a chain file (see docs/doctor.md), or --presets')
+  let report
+  try {
+    report = await doctorReport(chainFile)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
+    process.exitCode = 1
+    return
+  }
+  const render = { text: textReport, json: jsonReport, html: htmlReport }[options.format]
+  await emit(render(report), options.out)
+  if (options.out !== undefined) process.stderr.write(`${options.out}: ${summary(report)}\n`)
+  process.exitCode = report.counts.error > 0 ? 1 : 0
+}
+
+/** Adds the `doctor` subcommand to longhaul's command line. */
+export function registerDoctor (program: Command): void {
+  program.command('doctor')
+    .description('check how the timeouts of a whole request path fit together: exit 0 when no finding is an error, 1 otherwise')
+    .argument('[chain]', 'chain file (YAML): the workload, the hops from client to app, the deployment')
+    .addOption(new Option('-f, --format <format>', 'report format').choices(['text', 'json', 'html']).default('text'))
+    .option('-o, --out <file>', 'write the report to this file instead of stdout')
+    .option('--presets', 'list the presets with their values and sources')
+    .action(doctor)
+}

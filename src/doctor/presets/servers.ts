@@ -1,0 +1,87 @@
+// App servers: where a request ends. Values and sources: reference/timeout-defaults.md §2.
+import { sec } from '../format.ts'
+import { v, type Preset } from './types.ts'
+
+const NODE_HTTP = 'https://github.com/nodejs/node/blob/0012a77503d5116c03ae75e0dc92a36975e58b5a/lib/_http_server.js (storeHTTPOptions, Server) ; https://nodejs.org/api/http.html'
+const GO_SERVER = 'https://pkg.go.dev/net/http#Server'
+const GUNICORN = 'https://github.com/benoitc/gunicorn/blob/65ac1a3a4c0aa00960968c720d6e6bd2ac32f1b9/gunicorn/config.py ; https://docs.gunicorn.org/en/stable/settings.html'
+const UVICORN = 'https://github.com/encode/uvicorn/blob/e6c7ce791fc634b6eedee40e0d0207faa8a9aefd/uvicorn/config.py ; https://www.uvicorn.org/settings/#timeouts'
+const TOMCAT = 'https://github.com/apache/tomcat/blob/84ac9af072d4c43ebb44ccc0ceba405ad0a84903/webapps/docs/config/http.xml ; java/org/apache/coyote/http11/Constants.java ; conf/server.xml'
+const BOOT = 'https://github.com/spring-projects/spring-boot/blob/c329ffa25dc160a90ebe5e4b006ad4cdf89d8683'
+const BOOT_TOMCAT = `${BOOT}/module/spring-boot-tomcat/src/main/java/org/springframework/boot/tomcat/autoconfigure/TomcatServerProperties.java`
+const BOOT_MVC = `${BOOT}/module/spring-boot-webmvc/src/main/java/org/springframework/boot/webmvc/autoconfigure/WebMvcProperties.java`
+const BOOT_LIFECYCLE = `${BOOT}/core/spring-boot-autoconfigure/src/main/java/org/springframework/boot/autoconfigure/context/LifecycleProperties.java`
+
+/** What a proxy in front sees when the app closed a kept-alive connection first. */
+const STALE_REUSE = 'the proxy in front reuses a connection the app already closed: nginx logs `upstream prematurely closed connection while reading response header from upstream` (502), an ALB answers 502, Envoy 503 `upstream connect error or disconnect/reset before headers. reset reason: connection termination`'
+
+export const SERVERS: readonly Preset[] = [
+  {
+    name: 'node-http-server',
+    component: 'Node.js http.Server, Node 24 LTS (Express serves on it unchanged)',
+    group: 'servers',
+    values: {
+      serverIdleTimeout: v(sec(5), 'server.keepAliveTimeout', 'https://nodejs.org/api/http.html#serverkeepalivetimeout (Default: 5000 in v8-v25)', { symptom: STALE_REUSE, note: 'Node 24 (5 s since v8); Node 26 raises it to 65 s (nodejs/node#62782). Since 24.6 the socket closes keepAliveTimeoutBuffer (1 s) after the advertised Keep-Alive: timeout' }),
+      headersTimeout: v(sec(60), 'server.headersTimeout', NODE_HTTP, { symptom: '408 Request Timeout', note: 'min(60 s, requestTimeout); checked every connectionsCheckingInterval (30 s), so it can fire up to 30 s late' }),
+      streamIdleTimeout: v(null, 'server.timeout (socket inactivity; 0 = none since v13)', NODE_HTTP)
+    },
+    other: [
+      { setting: 'server.requestTimeout', ms: sec(300), meaning: 'receiving the whole request (slow uploads get 408), not the handler or the response: not a requestTimeout in the doctor\'s sense', source: NODE_HTTP, confirmed: true },
+      { setting: 'connectionsCheckingInterval', ms: sec(30), meaning: 'granularity of headersTimeout and requestTimeout', source: NODE_HTTP, confirmed: true }
+    ]
+  },
+  {
+    name: 'go-http-server',
+    component: 'Go net/http Server',
+    group: 'servers',
+    values: {
+      writeTimeout: v(null, 'Server.WriteTimeout', GO_SERVER, { symptom: 'the handler runs to the end, then its writes fail: the client gets an empty reply or a truncated response' }),
+      serverIdleTimeout: v(null, 'Server.IdleTimeout (0 → ReadTimeout → none)', GO_SERVER),
+      headersTimeout: v(null, 'Server.ReadHeaderTimeout (0 → ReadTimeout → none)', GO_SERVER)
+    },
+    other: [
+      { setting: 'Server.ReadTimeout', ms: null, meaning: 'reading the whole request, body included', source: GO_SERVER, confirmed: true }
+    ],
+    notes: ['A limit that answers at once is http.TimeoutHandler; a request context the handler checks stops the work when nobody waits.']
+  },
+  {
+    name: 'gunicorn',
+    component: 'gunicorn',
+    group: 'servers',
+    values: {
+      requestTimeout: v(sec(30), 'timeout (--timeout)', GUNICORN, { symptom: 'the worker is killed (`WORKER TIMEOUT` in the gunicorn log) and the proxy in front answers 502', note: 'a per-request limit for sync workers; for async workers (uvicorn.workers.UvicornWorker) a worker heartbeat. 0 disables it' }),
+      serverIdleTimeout: v(sec(2), 'keepalive (--keep-alive)', GUNICORN, { symptom: STALE_REUSE, note: 'sync workers do not keep connections alive at all' }),
+      drainTimeout: v(sec(30), 'graceful_timeout (--graceful-timeout)', GUNICORN, { symptom: 'in-flight requests are killed after it' })
+    }
+  },
+  {
+    name: 'uvicorn',
+    component: 'uvicorn',
+    group: 'servers',
+    values: {
+      serverIdleTimeout: v(sec(5), 'timeout_keep_alive (--timeout-keep-alive)', UVICORN, { symptom: STALE_REUSE }),
+      drainTimeout: v(null, 'timeout_graceful_shutdown (--timeout-graceful-shutdown)', UVICORN, { note: 'unset: waits for in-flight requests until SIGKILL' })
+    }
+  },
+  {
+    name: 'tomcat',
+    component: 'Apache Tomcat (code defaults, as embedded)',
+    group: 'servers',
+    values: {
+      headersTimeout: v(sec(60), 'Connector connectionTimeout', TOMCAT, { note: 'the shipped conf/server.xml sets 20 s' }),
+      serverIdleTimeout: v(sec(60), 'Connector keepAliveTimeout (= connectionTimeout)', TOMCAT, { symptom: STALE_REUSE }),
+      requestTimeout: v(sec(30), 'Connector asyncTimeout', TOMCAT, { symptom: 'the async request times out (SSE and DeferredResult)', note: 'async requests only (SSE, DeferredResult); a synchronous request has no limit' })
+    }
+  },
+  {
+    name: 'spring-boot',
+    component: 'Spring Boot (embedded Tomcat, Spring MVC)',
+    group: 'servers',
+    values: {
+      headersTimeout: v(sec(60), 'server.tomcat.connection-timeout', BOOT_TOMCAT),
+      serverIdleTimeout: v(sec(60), 'server.tomcat.keep-alive-timeout', BOOT_TOMCAT, { symptom: STALE_REUSE }),
+      requestTimeout: v(sec(30), 'spring.mvc.async.request-timeout (unset → Tomcat asyncTimeout)', BOOT_MVC, { symptom: '`AsyncRequestTimeoutException` (503 by default)', note: 'async requests only (SseEmitter, DeferredResult, StreamingResponseBody); the 503 mapping was not re-read' }),
+      drainTimeout: v(sec(30), 'spring.lifecycle.timeout-per-shutdown-phase (server.shutdown=graceful)', BOOT_LIFECYCLE)
+    }
+  }
+]
