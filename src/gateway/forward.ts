@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService, Endpoint } from '../upstream/service.ts'
 import type { QueueTicket } from '../upstream/admission.ts'
-import { backoffMs, failureKind, isIdempotent, isStaleConnection, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
+import { backoffMs, countsAgainstBudget, failureKind, isIdempotent, isStaleConnection, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
 import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, protoOf, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
@@ -114,6 +114,8 @@ export class Exchange {
   /** The request body: null (none), a Buffer kept for retries, or a stream sent once. */
   #body: Buffer | AsyncGenerator<Buffer> | null = null
   #bodyStarted = false
+  /** A decided retry holds a share of the upstream's retry budget until its try is released. */
+  #budgetHeld = false
   readonly #tried = new Set<Endpoint>()
   #staleRetried = false
   #backoff: NodeJS.Timeout | null = null
@@ -210,10 +212,8 @@ export class Exchange {
     this.current = attempt
     this.attempts++
     endpoint.inflight++
-    if (retry !== null && retry !== 'stale_connection') upstream.retriesInFlight++
     const fresh = retry === 'stale_connection' ? endpoint.freshClient() : null
     const body = this.#body
-    if (body !== null && !Buffer.isBuffer(body)) this.#bodyStarted = true
     ;(fresh ?? endpoint.pool).dispatch({
       path,
       method: this.req.method ?? 'GET',
@@ -235,7 +235,7 @@ export class Exchange {
     if (attempt.released) return
     attempt.released = true
     attempt.endpoint.inflight--
-    if (attempt.retry !== null && attempt.retry !== 'stale_connection') this.target!.upstream.retriesInFlight--
+    if (attempt.retry !== null) this.#releaseBudget()
   }
 
   #attemptContext (): AttemptContext {
@@ -249,9 +249,23 @@ export class Exchange {
     }
   }
 
-  /** Waits (backoff) and tries again; the deadline keeps running, a client that leaves ends it. */
+  #releaseBudget (): void {
+    if (!this.#budgetHeld) return
+    this.#budgetHeld = false
+    this.target!.upstream.retriesInFlight--
+  }
+
+  /**
+   * Waits (backoff) and tries again; the deadline keeps running, a client that leaves ends it.
+   * The retry holds its budget share from now, so failures that arrive together cannot all pass
+   * the budget check before any of their retries is sent.
+   */
   #retry (reason: RetryReason, delayMs: number): void {
     if (reason === 'stale_connection') this.#staleRetried = true
+    if (countsAgainstBudget(reason)) {
+      this.#budgetHeld = true
+      this.target!.upstream.retriesInFlight++
+    }
     this.host.metrics.retries.inc({ route: this.target!.route.name, reason })
     if (delayMs <= 0) return this.#dispatch(reason)
     this.#backoff = setTimeout(() => {
@@ -359,6 +373,8 @@ export class Exchange {
    */
   async * #requestBody (): AsyncGenerator<Buffer> {
     // destroyOnReturn false: an aborted upload must not destroy the socket the error response uses.
+    // Runs on undici's first pull: until then the body was never sent and can go with a retry.
+    this.#bodyStarted = true
     const chunks = this.req.iterator({ destroyOnReturn: false })
     const max = this.gen.config.downstream.maxBodySize
     const deadline = this.deadline!
@@ -393,6 +409,7 @@ export class Exchange {
     this.deadline?.stop()
     this.#heartbeat?.stop()
     if (this.#backoff !== null) clearTimeout(this.#backoff)
+    this.#releaseBudget()
     this.#queued?.cancel()
     if (this.#admitted) this.target!.upstream.admission!.leave()
     const attempt = this.current

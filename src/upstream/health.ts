@@ -41,8 +41,9 @@ export class HealthChecker {
       reason = `health check ${this.#check.path} answered ${res.statusCode}`
     } catch (err) {
       ok = false
-      const code = (err as { code?: string, name?: string }).code ?? (err as Error).name
-      reason = `health check ${this.#check.path} failed: ${code}`
+      // A timed-out check rejects with a DOMException, whose `code` is a legacy number (23): its name says more.
+      const code = (err as { code?: unknown }).code
+      reason = `health check ${this.#check.path} failed: ${typeof code === 'string' ? code : (err as Error).name}`
     }
     const streak = this.#streaks.get(e) ?? { passes: 0, failures: 0 }
     this.#streaks.set(e, streak)

@@ -24,13 +24,25 @@ export function failureKind (err: Error): FailureKind {
  * A reset before any response byte on a connection that had carried an earlier response: the
  * keep-alive race (the backend closed the idle connection as the request went out). undici's
  * "other side closed" error carries the socket's byte counts; a write into a connection the peer
- * already closed shows as ECONNRESET or EPIPE.
+ * already closed shows as ECONNRESET or EPIPE, which carry them only because the upstream's
+ * connector notes them (noteSocketCounts). A reset on a fresh connection read nothing: the
+ * backend took the request and failed, which is no race, and only the retry policy may retry it.
  */
 export function isStaleConnection (err: Error): boolean {
   const code = (err as { code?: string }).code
-  if (code === 'ECONNRESET' || code === 'EPIPE') return true
+  if (code !== 'ECONNRESET' && code !== 'EPIPE' && code !== 'UND_ERR_SOCKET') return false
   const socket = (err as { socket?: { bytesRead?: number } }).socket
-  return code === 'UND_ERR_SOCKET' && socket !== undefined && (socket.bytesRead ?? 0) > 0
+  return socket !== undefined && (socket.bytesRead ?? 0) > 0
+}
+
+/**
+ * Gives a socket's own error (ECONNRESET, EPIPE: they carry no socket) the byte counts undici
+ * puts on its SocketError, so isStaleConnection can tell a reused connection from a fresh one.
+ * Runs as the socket's first 'error' listener, before undici hands the error to the request.
+ */
+export function noteSocketCounts (err: Error, socket: { bytesRead: number, bytesWritten: number }): void {
+  const e = err as Error & { socket?: unknown }
+  e.socket ??= { bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten }
 }
 
 export interface AttemptContext {
@@ -51,9 +63,11 @@ export function retryAfterFailure (policy: RetryPolicy, err: Error, ctx: Attempt
   // The stale-connection retry happens whatever the policy says: nothing reached the backend's
   // application, and a fresh connection is the fix.
   if (kind === 'reset' && idempotent && !ctx.staleRetried && isStaleConnection(err)) return 'stale_connection'
-  if (ctx.attempts >= policy.attempts || !ctx.budgetAllows) return null
+  if (ctx.attempts >= policy.attempts) return null
+  // A connect failure is outside the retry budget: the failed try reached no backend, so its retry
+  // adds no load a budget must guard against, and a killed endpoint costs no request.
   if (kind === 'connect' && policy.onConnectFailure) return 'connect_failure'
-  if (kind === 'reset' && policy.onReset && (idempotent || policy.nonIdempotent)) return 'reset_before_response'
+  if (kind === 'reset' && policy.onReset && (idempotent || policy.nonIdempotent) && ctx.budgetAllows) return 'reset_before_response'
   return null
 }
 
@@ -80,6 +94,9 @@ export function parseRetryAfter (value: string | string[] | undefined, now: numb
   const date = Date.parse(value)
   return Number.isNaN(date) ? null : Math.max(0, date - now)
 }
+
+/** Retries that count against the budget: the stale-connection and connect-failure retries do not. */
+export const countsAgainstBudget = (reason: RetryReason): boolean => reason !== 'stale_connection' && reason !== 'connect_failure'
 
 /** Envoy's retry budget: retries in flight may be this share of active requests, and at least this many. */
 export const MIN_RETRY_CONCURRENCY = 3

@@ -4,7 +4,7 @@ import type { UpstreamConfig } from '../config/runtime.ts'
 import { LeastRequest, RoundRobin, type Balancer } from './balancer.ts'
 import { Admission } from './admission.ts'
 import { HealthChecker } from './health.ts'
-import { MIN_RETRY_CONCURRENCY } from './retry.ts'
+import { MIN_RETRY_CONCURRENCY, noteSocketCounts } from './retry.ts'
 import { Discovery, parseDnsEndpoint } from './discovery.ts'
 
 /** A connect that took longer than the upstream's connectTimeout, timed by Node's own timer. */
@@ -29,8 +29,10 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
       if (settled) { connected?.destroy(); return }
       settled = true
       clearTimeout(timer)
-      if (err !== null) callback(err, null)
-      else callback(null, connected!)
+      if (err !== null) return callback(err, null)
+      // Registered before undici's own listener, so the error it sees already carries the counts.
+      connected!.on('error', (e) => noteSocketCounts(e, connected!))
+      callback(null, connected!)
     })
     const timer = setTimeout(() => {
       if (settled) return
@@ -242,9 +244,18 @@ export class UpstreamService {
     e.consecutiveFailures = 0
     e.ejections++
     const forMs = Math.min(outlier.maxEjectForMs, outlier.ejectForMs * e.ejections)
-    e.ejectedUntil = now + forMs
+    const until = now + forMs
+    e.ejectedUntil = until
     this.#changed(e, false, `ejected for ${forMs}ms after ${outlier.consecutiveFailures} failures in a row (last: ${reason})`)
-    setTimeout(() => { if (e.available(performance.now())) this.#changed(e, true, 'ejection ended') }, forMs).unref()
+    setTimeout(() => {
+      if (e.ejectedUntil !== until) return
+      // Node's timers count from the event loop's cached clock, so this one can fire a little
+      // before performance.now() reaches `until`: the ejection ends now, or the endpoint would
+      // stay out of rotation in the log and metrics while pick() uses it again. Not 0: the
+      // first success after the return still resets the streak of ejections (succeeded()).
+      e.ejectedUntil = Math.min(until, performance.now())
+      if (e.healthy) this.#changed(e, true, 'ejection ended')
+    }, forMs).unref()
   }
 
   #changed (e: Endpoint, available: boolean, reason: string): void {
