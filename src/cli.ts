@@ -122,7 +122,8 @@ function explainRoute (route: import('./config/runtime.ts').RouteConfig): string
     ['firstByte', t.firstByteFollowsRequest ? `= request (${formatDuration(t.request.ms)})` : formatDuration(t.firstByte.ms), t.firstByte.source, 'first_byte_timeout'],
     ['streamIdle', formatDuration(t.streamIdle.ms), t.streamIdle.source, 'stream_idle_timeout'],
     ['request', formatDuration(t.request.ms), t.request.source, 'request_timeout'],
-    ['maxClientTimeout', formatDuration(t.maxClientTimeout.ms), t.maxClientTimeout.source, 'client_deadline_exceeded']
+    ['maxClientTimeout', formatDuration(t.maxClientTimeout.ms), t.maxClientTimeout.source, 'client_deadline_exceeded'],
+    ['tunnelIdle', formatDuration(t.tunnelIdle.ms), t.tunnelIdle.source, 'tunnel_idle_timeout']
   ]
   const lines = [`route ${route.name} → upstream ${route.upstream}`, `${'limit'.padEnd(17)} ${'value'.padEnd(22)} ${'source'.padEnd(9)} outcome`]
   for (const [name, value, source, outcome] of rows) lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${source.padEnd(9)} ${outcome}`)

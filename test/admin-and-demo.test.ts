@@ -61,7 +61,8 @@ routes:
     firstByte: { ms: 120_000, source: 'route' },
     streamIdle: { ms: 45_000, source: 'defaults' },
     request: { ms: 900_000, source: 'route' },
-    maxClientTimeout: { ms: 900_000, source: 'default' }
+    maxClientTimeout: { ms: 900_000, source: 'default' },
+    tunnelIdle: { ms: 300_000, source: 'default' }
   })
   assert.deepEqual(rest!.timeouts.request, { ms: 600_000, source: 'default' })
   assert.deepEqual(rest!.timeouts.firstByte, { ms: 600_000, source: 'default' })

@@ -20,7 +20,8 @@ function timeouts (t: { request: number | null, firstByte?: number | null, strea
     firstByte: t.firstByte === undefined ? route(t.request, 'default') : route(t.firstByte),
     firstByteFollowsRequest: t.firstByte === undefined,
     streamIdle: t.streamIdle === undefined ? route(5 * M, 'default') : route(t.streamIdle),
-    maxClientTimeout: t.maxClientTimeout === undefined ? route(t.request, 'default') : route(t.maxClientTimeout)
+    maxClientTimeout: t.maxClientTimeout === undefined ? route(t.request, 'default') : route(t.maxClientTimeout),
+    tunnelIdle: route(5 * M, 'default')
   }
 }
 

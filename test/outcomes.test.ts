@@ -295,7 +295,8 @@ const CONTRACT_STATUS: Record<Outcome, number> = {
   upstream_reset: 502,
   upstream_protocol_error: 502,
   draining: 503,
-  drain_timeout: 503
+  drain_timeout: 503,
+  tunnel_idle_timeout: 504
 }
 
 /** The limit each outcome's message must name, so a reader knows which knob to turn. */
@@ -309,7 +310,8 @@ const LIMIT_KEYS: Partial<Record<Outcome, string>> = {
   stream_idle_timeout: 'streamIdle',
   request_timeout: 'request timeout',
   client_deadline_exceeded: 'x-longhaul-timeout-ms',
-  drain_timeout: 'drain.timeout'
+  drain_timeout: 'drain.timeout',
+  tunnel_idle_timeout: 'tunnelIdle'
 }
 
 /** RFC 9209 §2.3 error types. */

@@ -31,7 +31,8 @@ export function effectiveRoute (route: RouteConfig): Record<string, unknown> {
       firstByte: limitJson(t.firstByte),
       streamIdle: limitJson(t.streamIdle),
       request: limitJson(t.request),
-      maxClientTimeout: limitJson(t.maxClientTimeout)
+      maxClientTimeout: limitJson(t.maxClientTimeout),
+      tunnelIdle: limitJson(t.tunnelIdle)
     }
   }
 }

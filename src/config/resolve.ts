@@ -3,7 +3,8 @@
 import { BUILTIN_TIMEOUTS, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
 import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
 import { formatDuration } from './units.ts'
-import type { Limit, ListenAddress, RetryPolicy, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
+import { checkTlsFiles, resolveTlsFiles, TlsFileError } from './tls.ts'
+import type { Limit, ListenAddress, ListenerConfig, RetryPolicy, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
 
 export type Report = (severity: Severity, path: ConfigPath, message: string) => void
 
@@ -34,6 +35,7 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
   const explicitFirstByte = pick('firstByte')
   const firstByte = explicitFirstByte ?? { ms: request.ms, source: 'default' }
   const maxClientTimeout = pick('maxClientTimeout') ?? { ms: request.ms, source: 'default' }
+  const tunnelIdle = pick('tunnelIdle') ?? { ms: BUILTIN_TIMEOUTS.tunnelIdle, source: 'default' }
 
   if (request.ms === null && explicitFirstByte === undefined) {
     report('error', where('request'), 'request: none needs an explicit firstByte (a duration, or none written on purpose): otherwise a request could wait for response headers forever')
@@ -52,7 +54,7 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
   if (lt(maxClientTimeout.ms, request.ms)) {
     report('error', where('maxClientTimeout'), `maxClientTimeout (${formatDuration(maxClientTimeout.ms)}) is shorter than request (${formatDuration(request.ms)}): it is how far a client may extend request, so it cannot be shorter`)
   }
-  return { request, streamIdle, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout }
+  return { request, streamIdle, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout, tunnelIdle }
 }
 
 function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): RetryPolicy {
@@ -88,8 +90,24 @@ function shadows (earlier: RouteConfig, later: RouteConfig): boolean {
   return a.host.startsWith('*.') && b.host.endsWith(a.host.slice(1))
 }
 
+function resolveListener (l: Parsed['listen'][number], i: number, source: RuntimeConfig['source'], report: Report): ListenerConfig {
+  const address = splitAddress(l.address)
+  if (l.tls !== undefined && l.protocol === 'h2c') {
+    report('error', ['listen', i, 'protocol'], 'protocol h2c is cleartext HTTP/2, and a tls listener already serves HTTP/2 (by ALPN): remove one of them')
+  }
+  if (l.tls === undefined) return { ...address, kind: l.protocol === 'h2c' ? 'h2c' : 'http1', tls: null }
+  const files = resolveTlsFiles(source.path, l.tls)
+  try {
+    checkTlsFiles(files)
+  } catch (err) {
+    if (!(err instanceof TlsFileError)) throw err
+    report('error', ['listen', i, 'tls', ...(err.which === null ? [] : [err.which])], err.message)
+  }
+  return { ...address, kind: 'tls', tls: Object.freeze(files) }
+}
+
 export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], report: Report): RuntimeConfig {
-  const listen = parsed.listen.map((l) => splitAddress(l.address))
+  const listen = parsed.listen.map((l, i) => resolveListener(l, i, source, report))
   const admin = splitAddress(parsed.admin.address)
   const seenAddresses = new Map<string, ConfigPath>()
   listen.forEach((l, i) => {

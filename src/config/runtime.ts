@@ -15,6 +15,8 @@ export interface RouteTimeouts {
   readonly streamIdle: Limit
   readonly request: Limit
   readonly maxClientTimeout: Limit
+  /** Silence in both directions of a WebSocket tunnel. */
+  readonly tunnelIdle: Limit
 }
 
 export interface RouteConfig {
@@ -74,6 +76,16 @@ export interface ListenAddress {
   readonly port: number
 }
 
+/**
+ * A client-facing listener. `http1`: HTTP/1.1; `tls`: HTTPS with HTTP/2 and HTTP/1.1 by ALPN;
+ * `h2c`: cleartext HTTP/2 with prior knowledge.
+ */
+export interface ListenerConfig extends ListenAddress {
+  readonly kind: 'http1' | 'tls' | 'h2c'
+  /** Absolute paths of the PEM files (tls only). */
+  readonly tls: { readonly cert: string, readonly key: string } | null
+}
+
 export interface DownstreamConfig {
   readonly headersTimeoutMs: number
   readonly bodyIdleTimeoutMs: number
@@ -86,7 +98,7 @@ export interface DownstreamConfig {
 
 export interface RuntimeConfig {
   readonly source: { readonly path: string, readonly hash: string, readonly loadedAt: string }
-  readonly listen: readonly ListenAddress[]
+  readonly listen: readonly ListenerConfig[]
   readonly admin: ListenAddress
   readonly downstream: DownstreamConfig
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>

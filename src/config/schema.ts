@@ -62,13 +62,14 @@ const retryCondition = z.union([
 ], { error: 'retry.on takes connect-failure, reset-before-response or a status code such as "503"' })
 
 /** Built-in route timeouts (provenance `default`). Route timeouts have provenance, so they carry no zod default. */
-export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000 } as const
+export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000, tunnelIdle: 300_000 } as const
 
 const timeouts = z.strictObject({
   firstByte: durationOrNone.optional().describe('Until response headers arrive, counted from the request\'s arrival. Default: the request limit. Outcome first_byte_timeout.'),
   streamIdle: durationOrNone.optional().describe('Max silence between response body chunks; re-armed per chunk, paused while a slow client holds the response back. Default 5m. Outcome stream_idle_timeout.'),
   request: durationOrNone.optional().describe('The whole exchange, from arrival to the last response byte; `none` = unlimited (streamIdle still applies). Default 10m. Outcome request_timeout.'),
-  maxClientTimeout: durationOrNone.optional().describe('How far a client\'s x-longhaul-timeout-ms may extend `request`. Default: the request limit (a client can shorten, not lengthen).')
+  maxClientTimeout: durationOrNone.optional().describe('How far a client\'s x-longhaul-timeout-ms may extend `request`. Default: the request limit (a client can shorten, not lengthen).'),
+  tunnelIdle: durationOrNone.optional().describe('A WebSocket tunnel silent in both directions this long is closed; re-armed by every byte either way. `request` still bounds the tunnel\'s life (use none for long-lived ones). Default 5m. Outcome tunnel_idle_timeout.')
 })
 
 const downstream = z.strictObject({
@@ -142,7 +143,12 @@ const route = z.strictObject({
 
 export const configSchema = z.strictObject({
   listen: z.array(z.strictObject({
-    address: hostPort.describe('HOST:PORT of an HTTP/1.1 listener.')
+    address: hostPort.describe('HOST:PORT of a client-facing listener: HTTP/1.1 unless tls or protocol say otherwise.'),
+    tls: z.strictObject({
+      cert: z.string().min(1).describe('PEM certificate (chain) file, relative to this config file.'),
+      key: z.string().min(1).describe('PEM private key file, relative to this config file.')
+    }).optional().describe('Serve HTTPS: HTTP/2 and HTTP/1.1 on the same port, chosen by ALPN.'),
+    protocol: z.enum(['h2c']).optional().describe('h2c: cleartext HTTP/2 with prior knowledge (no HTTP/1.1 on this listener). Absent: HTTP/1.1, or with tls HTTP/2 and HTTP/1.1 by ALPN.')
   })).min(1, { error: 'at least one listener is needed' }).prefault([{ address: '0.0.0.0:8080' }]),
   admin: z.strictObject({
     address: hostPort.prefault('127.0.0.1:9901').describe('HOST:PORT of the admin listener (/healthz /readyz /config); loopback by default.')

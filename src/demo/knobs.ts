@@ -20,6 +20,9 @@ export const DEMO_KNOBS = [
   { name: 'retry-after', description: 'add Retry-After: <value> (seconds or an HTTP date)' },
   { name: 'keep-alive-hint', description: 'add Keep-Alive: timeout=<N> (seconds)' },
   { name: 'close-idle-after-ms', description: 'close the connection if it stays idle this many ms after the response' },
+  { name: 'pause-after', description: '/sse: after N events, pause for pause-ms, then go on (0 = right after the headers)' },
+  { name: 'pause-ms', description: '/sse: how long the pause-after pause lasts; default 1000' },
+  { name: 'pause-mid-event', description: '/sse: 1 = the pause falls inside event N+1: its first line is written before the pause, the rest after' },
 ] as const satisfies readonly DemoKnob[]
 
 export type DemoKnobName = (typeof DEMO_KNOBS)[number]['name']
@@ -37,6 +40,9 @@ export interface DemoKnobs {
   retryAfter: string | undefined
   keepAliveHint: number | undefined
   closeIdleAfterMs: number | undefined
+  pauseAfter: number | undefined
+  pauseMs: number
+  pauseMidEvent: boolean
 }
 
 export type ParseKnobsResult = { ok: true, knobs: DemoKnobs } | { ok: false, error: string }
@@ -89,6 +95,9 @@ export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams
         retryAfter: retryAfter(),
         keepAliveHint: int('keep-alive-hint', 0, MAX),
         closeIdleAfterMs: int('close-idle-after-ms', 0, MAX_TIMER_MS),
+        pauseAfter: int('pause-after', 0, MAX),
+        pauseMs: int('pause-ms', 0, MAX_TIMER_MS) ?? 1000,
+        pauseMidEvent: flag('pause-mid-event'),
       },
     }
   } catch (err) {

@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events'
 import { parseKnobs } from './knobs.ts'
 import { Exchange, MAX_JSON_BODY } from './exchange.ts'
 import type { DemoKnobs } from './knobs.ts'
+import { serveEcho } from './websocket.ts'
+import type { Duplex } from 'node:stream'
 
 export { DEMO_KNOBS, parseKnobs } from './knobs.ts'
 export type { DemoKnob, DemoKnobName, DemoKnobs } from './knobs.ts'
@@ -162,7 +164,13 @@ async function sse (x: Exchange, k: DemoKnobs): Promise<void> {
   const interval = k.intervalMs ?? DEFAULT_INTERVAL_MS
   for (let i = 0; i < chunks; i++) {
     if (!(await x.sleep(interval)) || !(await x.checkpoint(i))) return
-    if (!(await x.write(`id: ${i + 1}\nevent: tick\ndata: {"i":${i + 1}}\n\n`))) return
+    const event = `id: ${i + 1}\nevent: tick\ndata: {"i":${i + 1}}\n\n`
+    if (k.pauseAfter === i) {
+      // A thinking upstream: silent between two events, or (pause-mid-event) inside one.
+      const split = k.pauseMidEvent ? event.indexOf('\n') + 1 : 0
+      if (split > 0 && !(await x.write(event.slice(0, split)))) return
+      if (!(await x.sleep(k.pauseMs)) || !(await x.write(event.slice(split)))) return
+    } else if (!(await x.write(event))) return
   }
   if (await x.checkpoint(chunks)) x.end()
 }
@@ -287,6 +295,46 @@ export async function startDemoUpstream (opts: DemoUpstreamOptions = {}): Promis
       sockets.delete(socket)
       clearIdle(socket)
     })
+  })
+
+  // WebSocket echo at /ws (delay-ms and status knobs act before the handshake). One
+  // request/request-end pair per connection; completed = the client closed the session with a
+  // close frame, aborted = the connection went away without one.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://demo.invalid')
+    const start: DemoRequestStart = { id: ++nextId, method: req.method ?? '', path: req.url ?? '', headers: req.headers }
+    const startedAt = performance.now()
+    const session = { bytesIn: 0, bytesOut: 0, closeReceived: false }
+    let fault: string | null = null
+    socket.on('error', () => {})
+    socket.once('close', () => {
+      clearTimeout(delay)
+      events.emit('request-end', {
+        ...start,
+        completed: session.closeReceived,
+        aborted: !session.closeReceived && fault === null && closing === undefined,
+        bytesIn: session.bytesIn,
+        bytesOut: session.bytesOut,
+        startedAt,
+        endedAt: performance.now(),
+        fault
+      })
+    })
+    events.emit('request', start)
+    const refuse = (status: number, error: string): void => {
+      fault = `status ${status}`
+      const body = JSON.stringify({ error })
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    }
+    const parsed = parseKnobs(req.headers, url.searchParams)
+    const go = (): void => {
+      if (socket.destroyed) return
+      if (url.pathname !== '/ws') return refuse(404, `not found: upgrade ${url.pathname}`)
+      if (!parsed.ok) return refuse(400, parsed.error)
+      if ((parsed.knobs.status ?? 200) >= 400) return refuse(parsed.knobs.status!, `demo upstream fault: status ${parsed.knobs.status!}`)
+      if (!serveEcho(req, socket, head, session)) refuse(400, 'not a WebSocket opening handshake')
+    }
+    const delay = setTimeout(go, parsed.ok ? parsed.knobs.delayMs : 0)
   })
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

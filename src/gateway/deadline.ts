@@ -15,6 +15,8 @@ export interface RequestLimits {
   /** Until response headers, only when shorter than the total budget; null = none of its own. */
   readonly firstByteMs: number | null
   readonly streamIdleMs: number | null
+  /** A WebSocket tunnel's silence in both directions (tunnels only); null = unlimited. */
+  readonly tunnelIdleMs?: number | null
 }
 
 /**
@@ -57,7 +59,7 @@ export interface DownstreamLimits {
   readonly sendTimeoutMs: number
 }
 
-type Slot = 'total' | 'firstByte' | 'streamIdle' | 'bodyIdle' | 'send'
+type Slot = 'total' | 'firstByte' | 'streamIdle' | 'bodyIdle' | 'send' | 'tunnelIdle'
 
 /** One re-armable timer: created on first arm, refresh()ed after that. */
 class LimitTimer {
@@ -108,6 +110,7 @@ export class Deadline {
     add('streamIdle', limits.streamIdleMs, 'stream_idle_timeout')
     add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
     add('send', downstream.sendTimeoutMs, 'client_send_timeout')
+    add('tunnelIdle', limits.tunnelIdleMs ?? null, 'tunnel_idle_timeout')
     this.#timers.total?.arm()
     this.#timers.firstByte?.arm()
   }
@@ -152,6 +155,19 @@ export class Deadline {
     this.#timers.send?.disarm()
     if (this.phase === 'response') this.#timers.streamIdle?.arm()
   }
+
+  /**
+   * The upstream switched protocols (101): a tunnel is open. The first-byte clock stops and the
+   * tunnel-idle clock starts; `request` (the total) keeps bounding the tunnel's life.
+   */
+  tunnelOpened (): void {
+    this.phase = 'response'
+    this.#timers.firstByte?.clear()
+    this.#timers.tunnelIdle?.arm()
+  }
+
+  /** Bytes crossed the tunnel, either way. */
+  tunnelActivity (): void { this.#timers.tunnelIdle?.arm() }
 
   /** The gateway waits for the next request body chunk from the client. */
   awaitingBody (): void { this.#timers.bodyIdle?.arm() }

@@ -33,6 +33,11 @@ function connectionTokens (value: string | string[] | undefined): Set<string> | 
   return tokens
 }
 
+/** X-Forwarded-Proto of a request: https when its client socket is TLS (on HTTP/2 too, through Node's socket proxy). */
+export function protoOf (req: IncomingMessage): 'http' | 'https' {
+  return (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
+}
+
 export interface ForwardInfo {
   requestId: string
   clientIp: string

@@ -1,39 +1,110 @@
-// Client-facing HTTP/1.1 listeners. Node's parser enforces the request-head limits; the
+// Client-facing listeners: HTTP/1.1 here, HTTP/2 (TLS + ALPN, h2c) in h2.ts, behind one
+// Listener interface for the lifecycle. Node's parser enforces the request-head limits; the
 // clientError handler turns its errors into outcomes with the gateway's error response.
 import http from 'node:http'
-import type { Socket } from 'node:net'
-import type { DownstreamConfig, ListenAddress } from '../config/runtime.ts'
+import type { Server as NetServer, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
+import type { DownstreamConfig, ListenAddress, ListenerConfig } from '../config/runtime.ts'
 import type { GatewayLog } from '../observe/log.ts'
 import { errorDocument, outcomeSpec, proxyStatusHeader, type Ending } from './outcome.ts'
+import { createH2Listener } from './h2.ts'
 import { randomUUID } from 'node:crypto'
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+export type AccessSink = Pick<GatewayLog, 'access'>
 
-export function createListener (downstream: DownstreamConfig, log: Pick<GatewayLog, 'access'>, handler: RequestHandler): http.Server {
-  const server = http.createServer({
-    // Node checks the head timeout on an interval (30 s by default): far too coarse for a named
-    // limit of a few seconds, so check at a tenth of the limit, 50 ms to 1 s.
-    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(downstream.headersTimeoutMs / 10))),
-    headersTimeout: downstream.headersTimeoutMs,
-    // Node's requestTimeout (300 s) would cut a slow, steady upload; bodyIdleTimeout replaces it.
-    requestTimeout: 0,
-    keepAliveTimeout: downstream.idleTimeoutMs,
-    maxHeaderSize: downstream.maxHeaderSize,
-    keepAlive: true,
-    keepAliveInitialDelay: downstream.tcpKeepAliveMs
-  }, handler)
-  server.timeout = 0
-  // Node starts the head clock of a connection's first request when the connection opens, so the
-  // time a head timeout took can be told; for a later request it starts at a first byte the
-  // gateway never sees.
-  const openedAt = new WeakMap<Socket, number>()
-  server.on('connection', (socket: Socket) => openedAt.set(socket, performance.now()))
-  server.on('request', (req: http.IncomingMessage) => openedAt.delete(req.socket))
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, downstream, log, openedAt.get(socket)))
-  return server
+export interface ListenerHandlers {
+  request: RequestHandler
+  /** HTTP/1.1 upgrades for which shouldUpgrade is true; others are plain requests. */
+  upgrade?: UpgradeHandler
+  shouldUpgrade?: (req: http.IncomingMessage) => boolean
 }
 
-function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: DownstreamConfig, log: Pick<GatewayLog, 'access'>, openedAt: number | undefined): void {
+/** One client-facing listener, whatever its protocol, as the lifecycle sees it. */
+export interface Listener {
+  readonly server: NetServer
+  /** Close idle HTTP/1.1 keep-alive connections (after a response, while draining). */
+  closeIdle (): void
+  /** Stop accepting connections; close idle ones; GOAWAY on HTTP/2 sessions (their streams finish). */
+  stopAccepting (): void
+  /** End every connection now. */
+  closeAll (): void
+}
+
+export function createListener (config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
+  if (config.kind !== 'http1') return createH2Listener(config, downstream, log, handlers)
+  const server = http.createServer({
+    keepAlive: true,
+    keepAliveInitialDelay: downstream.tcpKeepAliveMs,
+    ...(handlers.shouldUpgrade === undefined ? {} : { shouldUpgradeCallback: handlers.shouldUpgrade })
+  }, handlers.request)
+  configureHttp1(server, downstream)
+  attachClientErrors(server, 'connection', downstream, log)
+  const upgrade = handlers.upgrade
+  if (upgrade !== undefined) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head))
+  return {
+    server,
+    closeIdle: () => server.closeIdleConnections(),
+    stopAccepting: () => {
+      server.close()
+      server.closeIdleConnections()
+    },
+    closeAll: () => {
+      server.close()
+      server.closeAllConnections()
+    }
+  }
+}
+
+/** Node's HTTP/1.1 server settings; all are read after construction (at listen, per connection). */
+interface Http1Settings {
+  connectionsCheckingInterval: number
+  headersTimeout: number
+  requestTimeout: number
+  keepAliveTimeout: number
+  maxHeaderSize: number
+  timeout: number
+}
+
+/**
+ * The HTTP/1.1 limits of a server: a plain one, or the HTTP/1.1 side of a TLS one (Node's
+ * Http2SecureServer with allowHTTP1 reads the same properties). Set before listen().
+ */
+export function configureHttp1 (server: object, downstream: DownstreamConfig): void {
+  const s = server as Http1Settings
+  // Node checks the head timeout on an interval (30 s by default): far too coarse for a named
+  // limit of a few seconds, so check at a tenth of the limit, 50 ms to 1 s.
+  s.connectionsCheckingInterval = Math.min(1000, Math.max(50, Math.floor(downstream.headersTimeoutMs / 10)))
+  s.headersTimeout = downstream.headersTimeoutMs
+  // Node's requestTimeout (300 s) would cut a slow, steady upload; bodyIdleTimeout replaces it.
+  s.requestTimeout = 0
+  s.keepAliveTimeout = downstream.idleTimeoutMs
+  s.maxHeaderSize = downstream.maxHeaderSize
+  s.timeout = 0
+}
+
+/**
+ * Node starts the head clock of a connection's first request when the connection opens, so the
+ * time a head timeout took can be told; for a later request it starts at a first byte the
+ * gateway never sees. `opened` is the event that gives the socket clientError will name.
+ */
+export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink): void {
+  const openedAt = new WeakMap<Socket, number>()
+  server.on(opened, (socket: Socket) => openedAt.set(socket, performance.now()))
+  server.on('request', (req: http.IncomingMessage) => openedAt.delete(req.socket))
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // A TLS handshake that failed has no HTTP to answer in (alpnProtocol is set by a handshake).
+    if (opened === 'secureConnection' && ((socket as TLSSocket).alpnProtocol ?? null) === null) {
+      socket.destroy()
+      return
+    }
+    onClientError(err, socket, downstream, log, openedAt.get(socket))
+  })
+}
+
+function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: DownstreamConfig, log: AccessSink, openedAt: number | undefined): void {
   const code = err.code ?? ''
   // A client that went away, or a keep-alive connection closed between requests: nothing to answer.
   if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
@@ -89,7 +160,7 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
   })
 }
 
-export function listen (server: http.Server, address: ListenAddress): Promise<string> {
+export function listen (server: NetServer, address: ListenAddress): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(address.port, address.host, () => {

@@ -34,7 +34,10 @@ export const OUTCOMES = {
   upstream_reset: { status: 502, proxyStatus: 'connection_terminated', message: 'the upstream closed or reset the connection' },
   upstream_protocol_error: { status: 502, proxyStatus: 'http_protocol_error', message: 'the upstream response could not be parsed' },
   draining: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway is shutting down', connectionClose: true },
-  drain_timeout: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway shut down before the request finished (drain.timeout {limit})' }
+  drain_timeout: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway shut down before the request finished (drain.timeout {limit})' },
+  // Only an open tunnel (after its 101) can be idle, so the access line keeps the 101: like
+  // stream_idle_timeout after headers, the 504 here is never sent.
+  tunnel_idle_timeout: { status: 504, proxyStatus: 'connection_read_timeout', message: 'the tunnel was silent in both directions longer than tunnelIdle ({limit})' }
 } as const satisfies Record<string, OutcomeSpec>
 
 export type Outcome = keyof typeof OUTCOMES

@@ -1,6 +1,7 @@
 // The running gateway: listeners, the admin listener, the current configuration generation and
 // the requests in flight. Lifecycle steps (drain, reload) act through the methods here.
 import type http from 'node:http'
+import type { Duplex } from 'node:stream'
 import { once } from 'node:events'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import type { GatewayLog, AccessRecord } from '../observe/log.ts'
@@ -9,8 +10,9 @@ import { createAdminServer, type GatewayState } from '../admin/server.ts'
 import { Exchange, type ExchangeHost } from './forward.ts'
 import { Generation } from './generation.ts'
 import type { UpstreamObserver } from '../upstream/service.ts'
-import { createListener, listen } from './listeners.ts'
+import { createListener, listen, type Listener } from './listeners.ts'
 import type { Ending } from './outcome.ts'
+import { isWebSocketUpgrade, Tunnel, type TunnelHost } from './tunnel.ts'
 
 export interface ReloadResult {
   ok: boolean
@@ -20,15 +22,17 @@ export interface ReloadResult {
   restartRequired: string[]
 }
 
-export class GatewayServer implements ExchangeHost {
+export class GatewayServer implements ExchangeHost, TunnelHost {
   readonly log: GatewayLog
   readonly metrics: GatewayMetrics
   #generation: Generation
   #state: GatewayState = 'starting'
-  #servers: http.Server[] = []
+  #servers: Listener[] = []
   #admin: http.Server | null = null
   /** In flight, oldest first (a Set keeps insertion order). */
   readonly #exchanges = new Set<Exchange>()
+  /** WebSocket tunnels, oldest first: in flight like requests, for the drain and /status. */
+  readonly #tunnels = new Set<Tunnel>()
   #idleWaiters: Array<() => void> = []
   /** After drain.delay: new requests are refused as `draining`, responses close their connection. */
   refusing = false
@@ -63,11 +67,13 @@ export class GatewayServer implements ExchangeHost {
   get config (): RuntimeConfig { return this.#generation.config }
   get generation (): Generation { return this.#generation }
   get state (): GatewayState { return this.#state }
-  get inflight (): number { return this.#exchanges.size }
+  get inflight (): number { return this.#exchanges.size + this.#tunnels.size }
 
   oldestInflightMs (): number {
-    for (const x of this.#exchanges) return x.elapsedMs()
-    return 0
+    let oldest = 0
+    for (const x of this.#exchanges) { oldest = x.elapsedMs(); break }
+    for (const t of this.#tunnels) { oldest = Math.max(oldest, t.elapsedMs()); break }
+    return oldest
   }
 
   async start (): Promise<void> {
@@ -78,9 +84,13 @@ export class GatewayServer implements ExchangeHost {
     this.adminAddress = await listen(this.#admin, config.admin)
     const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
     for (const address of config.listen) {
-      const server = createListener(config.downstream, sink, (req, res) => this.#handle(req, res))
-      this.#servers.push(server)
-      this.addresses.push(await listen(server, address))
+      const listener = createListener(address, config.downstream, sink, {
+        request: (req, res) => this.#handle(req, res),
+        upgrade: (req, socket, head) => this.#tunnel(req, socket, head),
+        shouldUpgrade: isWebSocketUpgrade
+      })
+      this.#servers.push(listener)
+      this.addresses.push(await listen(listener.server, address))
     }
     this.#state = 'serving'
     this.log.started(this.addresses, this.adminAddress, config.source.path, config.source.hash)
@@ -92,6 +102,21 @@ export class GatewayServer implements ExchangeHost {
     exchange.start()
   }
 
+  #tunnel (req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const tunnel = new Tunnel(this.#generation, this, req, socket, head)
+    this.#tunnels.add(tunnel)
+    tunnel.start()
+  }
+
+  tunnelEnded (tunnel: Tunnel): void {
+    this.#tunnels.delete(tunnel)
+    this.#wakeIfIdle()
+  }
+
+  #wakeIfIdle (): void {
+    if (this.inflight === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+  }
+
   recordAccess (record: AccessRecord): void {
     this.log.access(record)
     this.metrics.finished(record)
@@ -100,8 +125,8 @@ export class GatewayServer implements ExchangeHost {
   exchangeEnded (exchange: Exchange): void {
     this.#exchanges.delete(exchange)
     // While draining, a connection whose response just ended is idle: close it now.
-    if (this.refusing) for (const s of this.#servers) s.closeIdleConnections()
-    if (this.#exchanges.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake()
+    if (this.refusing) for (const s of this.#servers) s.closeIdle()
+    this.#wakeIfIdle()
   }
 
   /** Readiness turns 503 (the first step of a drain). */
@@ -113,15 +138,12 @@ export class GatewayServer implements ExchangeHost {
   /** Stop accepting connections, close idle ones; requests on open connections are refused. */
   stopAccepting (): void {
     this.refusing = true
-    for (const s of this.#servers) {
-      s.close()
-      s.closeIdleConnections()
-    }
+    for (const s of this.#servers) s.stopAccepting()
   }
 
   /** Resolves true once nothing is in flight, false when `timeoutMs` ran out first. */
   waitIdle (timeoutMs: number): Promise<boolean> {
-    if (this.#exchanges.size === 0) return Promise.resolve(true)
+    if (this.inflight === 0) return Promise.resolve(true)
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#idleWaiters = this.#idleWaiters.filter((w) => w !== wake)
@@ -139,9 +161,13 @@ export class GatewayServer implements ExchangeHost {
   async cutAll (ending: Ending): Promise<number> {
     const cut = [...this.#exchanges]
     const closed = cut.map((x) => x.res.closed ? undefined : once(x.res, 'close'))
+    // Tunnels are closed too: the gateway does not parse WebSocket frames, so it cannot send a
+    // close frame without risking one inside the upstream's; the client sees the connection end.
+    const tunnels = [...this.#tunnels]
     for (const x of cut) x.finish(ending)
-    await Promise.all(closed)
-    return cut.length
+    for (const t of tunnels) t.finish(ending)
+    await Promise.all([...closed, ...tunnels.map((t) => t.closed)])
+    return cut.length + tunnels.length
   }
 
   /**
@@ -191,10 +217,7 @@ export class GatewayServer implements ExchangeHost {
 
   /** Closes everything at once (after a drain, or on a second signal). */
   async close (): Promise<void> {
-    for (const s of this.#servers) {
-      s.close()
-      s.closeAllConnections()
-    }
+    for (const s of this.#servers) s.closeAll()
     await this.#generation.close()
     await new Promise<void>((resolve) => this.#admin === null ? resolve() : this.#admin.close(() => resolve()))
     this.#admin?.closeAllConnections()

@@ -22,6 +22,8 @@ export interface AccessRecord {
   durationMs: number
   firstByteMs: number | null
   limitMs?: number
+  /** The protocol of an upgraded connection (a WebSocket tunnel): `websocket`. */
+  upgrade?: string
 }
 
 export class GatewayLog {

@@ -1,0 +1,175 @@
+// HTTP/2 listeners: HTTPS with HTTP/2 and HTTP/1.1 on one port by ALPN (listen[].tls), and
+// cleartext HTTP/2 with prior knowledge (protocol: h2c). They use Node's compatibility API, so an
+// Exchange runs unchanged on either protocol; the two classes below make an HTTP/2 stream look
+// like what the Exchange expects of an HTTP/1.1 request, and make its cuts look like cuts.
+import http2 from 'node:http2'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import type { DownstreamConfig, ListenerConfig } from '../config/runtime.ts'
+import { readTlsFiles } from '../config/tls.ts'
+import { attachClientErrors, configureHttp1, type Listener, type ListenerHandlers, type AccessSink } from './listeners.ts'
+
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
+
+/**
+ * Streams one client may have open at once: Go's net/http default (nginx: 128). The 100
+ * concurrent streams a browser or SDK typically opens fit; a session cannot pin unbounded work.
+ */
+export const MAX_CONCURRENT_STREAMS = 250
+
+/**
+ * Rapid reset (CVE-2023-44487): a client that opens and resets streams faster than this gets
+ * its session closed with GOAWAY. nghttp2's token bucket: a burst of 1000 resets, then 33 a
+ * second (Node's defaults, set here on purpose, so they are in writing). A client that resets
+ * now and then (a user pressing stop) is far below it.
+ */
+export const STREAM_RESET_BURST = 1000
+export const STREAM_RESET_RATE = 33
+
+/** RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2; Node throws on them. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings'])
+
+/**
+ * The request as an HTTP/1.1 intermediary must forward it:
+ * - RFC 9113 §8.3.1: "An intermediary that forwards a request over HTTP/1.1 MUST construct a Host
+ *   header field if one is not present in a request by copying the value of the :authority
+ *   pseudo-header field." Pseudo-header fields are not fields: they are not forwarded.
+ * - RFC 9113 §8.2.3: split Cookie fields are joined with "; " before going to HTTP/1.1.
+ * - HTTP/2 frames a body itself: a request whose HEADERS did not end the stream has a body, of
+ *   unknown length when content-length is absent, which HTTP/1.1 calls chunked.
+ */
+class GatewayH2Request extends http2.Http2ServerRequest {
+  constructor (stream: http2.ServerHttp2Stream, headers: IncomingHttpHeaders, options: object | undefined, rawHeaders: string[]) {
+    const authority = headers[':authority']
+    if (headers.host === undefined && typeof authority === 'string') headers.host = authority
+    const raw: string[] = []
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!
+      if (name.startsWith(':') || name.toLowerCase() === 'cookie') continue
+      raw.push(name, rawHeaders[i + 1]!)
+    }
+    if (headers.cookie !== undefined) raw.push('cookie', Array.isArray(headers.cookie) ? headers.cookie.join('; ') : headers.cookie)
+    if (!rawHeaders.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'host') && headers.host !== undefined) raw.push('host', headers.host)
+    if (!stream.endAfterHeaders && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked'
+    super(stream, headers, options as never, raw)
+  }
+}
+
+/**
+ * A response that an Exchange can cut. Node's destroy() without an error resets the stream with
+ * NO_ERROR, which a client cannot tell from a clean end; DESIGN.md §11 asks for INTERNAL_ERROR.
+ */
+class GatewayH2Response extends http2.Http2ServerResponse {
+  constructor (stream: http2.ServerHttp2Stream) {
+    super(stream)
+    // RFC 9113 §8.1: a server that completed its response before the request ended (an error
+    // answer to an upload) "MAY request that the client abort transmission of a request without
+    // error by sending a RST_STREAM with an error code of NO_ERROR". Without it the stream stays
+    // open, holding one of the session's concurrent streams, until the client gives up.
+    stream.once('finish', () => {
+      if (!stream.closed && stream.state.remoteClose !== 1) stream.close(NGHTTP2_NO_ERROR)
+    })
+  }
+
+  // Connection: close (draining, some error responses) has no meaning in HTTP/2, where GOAWAY
+  // does that job: connection-specific fields are dropped instead of failing the response.
+  override writeHead (statusCode: number, a?: unknown, b?: unknown): this {
+    const headers = (typeof a === 'object' && a !== null ? a : b) as OutgoingHttpHeaders | undefined
+    if (headers !== undefined && headers !== null && !Array.isArray(headers)) {
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase()
+        if (CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && headers[name] !== 'trailers')) delete headers[name]
+      }
+    }
+    return super.writeHead(statusCode, a as never, b as never)
+  }
+
+  override destroy (): this {
+    const stream = this.stream
+    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
+    return this
+  }
+}
+// Node's types declare these two, but its compatibility response does not have them (Node 24):
+// the Exchange reads them to decide whether an error record can still be written.
+// writableFinished is redefined: a stream reset by the client also ends its writable side, and
+// the Exchange must not read that as a response it finished itself (then the client's
+// RST_STREAM would not abort the upstream request: principle 7).
+Object.defineProperties(GatewayH2Response.prototype, {
+  writableNeedDrain: { get (this: GatewayH2Response) { return this.stream.writableNeedDrain } },
+  destroyed: { get (this: GatewayH2Response) { return this.stream.destroyed } },
+  writableFinished: { get (this: GatewayH2Response) { return this.writableEnded && this.stream.writableFinished && (this.stream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR } }
+})
+
+export function createH2Listener (config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
+  const options: http2.SecureServerOptions = {
+    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: downstream.maxHeaderSize },
+    streamResetBurst: STREAM_RESET_BURST,
+    streamResetRate: STREAM_RESET_RATE,
+    Http2ServerRequest: GatewayH2Request as unknown as typeof http2.Http2ServerRequest,
+    Http2ServerResponse: GatewayH2Response,
+    keepAlive: true,
+    keepAliveInitialDelay: downstream.tcpKeepAliveMs
+  } as http2.SecureServerOptions
+  let server: http2.Http2SecureServer | http2.Http2Server
+  if (config.kind === 'tls') {
+    const material = readTlsFiles(config.tls!)
+    const secure = http2.createSecureServer({ ...options, ...material, allowHTTP1: true })
+    // The HTTP/1.1 side of the port takes the same limits as a plain HTTP/1.1 listener.
+    configureHttp1(secure as never, downstream)
+    attachClientErrors(secure, 'secureConnection', downstream, log)
+    const { upgrade, shouldUpgrade } = handlers
+    if (upgrade !== undefined && shouldUpgrade !== undefined) {
+      ;(secure as unknown as { shouldUpgradeCallback: typeof shouldUpgrade }).shouldUpgradeCallback = shouldUpgrade
+      secure.on('upgrade', (req, socket, head) => upgrade(req, socket, head))
+    }
+    server = secure
+  } else {
+    server = http2.createServer(options)
+  }
+  server.on('request', (req, res) => handlers.request(req as never, res as never))
+
+  // Every TCP connection, so that closeAll can end them whatever protocol they speak.
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  server.on('session', (session: http2.ServerHttp2Session) => idleSessionTimer(session, downstream.idleTimeoutMs))
+  // A session error (a protocol violation, a flood) ends that session only; Node has already
+  // answered it with GOAWAY.
+  server.on('sessionError', () => {})
+
+  return {
+    server,
+    closeIdle: () => {
+      // Node 24's Http2SecureServer has it (for its HTTP/1.1 side); @types/node lags.
+      if (config.kind === 'tls') (server as unknown as { closeIdleConnections (): void }).closeIdleConnections()
+    },
+    // Node's close() sends GOAWAY on every session (open streams finish, new ones are refused)
+    // and closes idle HTTP/1.1 connections.
+    stopAccepting: () => server.close(),
+    closeAll: () => {
+      server.close()
+      for (const socket of sockets) socket.destroy()
+    }
+  }
+}
+
+/**
+ * downstream.idleTimeout on HTTP/2: a session with no open stream for that long is closed with
+ * GOAWAY. Node's own session timeout counts socket silence, which would also close a session
+ * whose one stream waits quietly on a slow upstream. One timer per session, refresh()ed.
+ */
+function idleSessionTimer (session: http2.ServerHttp2Session, idleMs: number): void {
+  let open = 0
+  const timer = setTimeout(() => { if (open === 0 && !session.closed) session.close() }, idleMs)
+  timer.unref()
+  session.on('stream', (stream: http2.ServerHttp2Stream) => {
+    open++
+    stream.once('close', () => {
+      if (--open === 0) timer.refresh()
+    })
+  })
+  session.once('close', () => clearTimeout(timer))
+}

@@ -1,0 +1,320 @@
+// WebSocket tunnels: an `Upgrade: websocket` request on a route goes to an upstream endpoint as
+// an HTTP/1.1 upgrade (undici's `upgrade` dispatch); when the endpoint answers 101 the client's
+// connection and the endpoint's are joined byte for byte until one side closes. The gateway
+// does not parse frames: what it bounds is time. Before the 101 a tunnel is a request like any
+// other (firstByte, request, the client's x-longhaul-timeout-ms, the gateway's error responses);
+// after it, `tunnelIdle` bounds silence in both directions and `request` its whole life (unless
+// none). One access line per tunnel, at its end, with the bytes each way.
+import http, { type IncomingMessage, type IncomingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { RouteConfig } from '../config/runtime.ts'
+import type { Endpoint, UpstreamService } from '../upstream/service.ts'
+import type { AccessRecord } from '../observe/log.ts'
+import type { GatewayMetrics } from '../observe/metrics.ts'
+import { Deadline, resolveLimits } from './deadline.ts'
+import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, protoOf, requestIdOf, upstreamRequestHeaders } from './headers.ts'
+import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
+import { classifyUpstreamError, GatewayAbort } from './classify.ts'
+import { writeErrorResponse } from './respond.ts'
+import { hostOf } from './router.ts'
+import type { Generation } from './generation.ts'
+
+type DispatchController = Dispatcher.DispatchController
+
+/** How long a closing side may take to flush what it was sent before it is destroyed. */
+const CLOSE_GRACE_MS = 1000
+
+/**
+ * RFC 6455 §4.2.1: a WebSocket opening handshake is a GET whose Upgrade lists `websocket` (Node
+ * has checked Connection: upgrade). Other upgrades (h2c, …) are served as plain requests, with
+ * Upgrade dropped as hop-by-hop.
+ */
+export function isWebSocketUpgrade (req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade
+  return req.method === 'GET' && typeof upgrade === 'string' && upgrade.split(',').some((token) => token.trim().toLowerCase() === 'websocket')
+}
+
+/** Fields of the upstream's 101 that the gateway writes itself, or that are hop-by-hop. */
+const OWN_101_FIELDS = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'x-request-id'])
+
+export interface TunnelHost {
+  readonly metrics: GatewayMetrics
+  /** Shutting down past drain.delay: new tunnels are refused. */
+  readonly refusing: boolean
+  recordAccess (record: AccessRecord): void
+  tunnelEnded (tunnel: Tunnel): void
+}
+
+export class Tunnel implements Dispatcher.DispatchHandler {
+  readonly req: IncomingMessage
+  readonly socket: Duplex
+  readonly gen: Generation
+  readonly host: TunnelHost
+  readonly startedAt = performance.now()
+  readonly requestId: string
+  /** Resolves once the client's connection is closed. */
+  readonly closed: Promise<void>
+  route: RouteConfig | null = null
+  upstream: UpstreamService | null = null
+  endpoint: Endpoint | null = null
+  deadline: Deadline | null = null
+  controller: DispatchController | null = null
+  ending: Ending | null = null
+  status = 0
+  attempts = 0
+  /** Client to upstream, after the handshake. */
+  bytesIn = 0
+  /** Upstream to client: the tunnel's bytes, or the body of a refusal the upstream sent. */
+  bytesOut = 0
+  firstByteMs: number | null = null
+  /** Bytes the client sent after its request head, before the tunnel existed. */
+  #head: Buffer
+  /** The endpoint's connection once it switched protocols. */
+  #peer: Duplex | null = null
+  /** An HTTP response on the client's connection: a gateway error, or the upstream's refusal. */
+  #res: http.ServerResponse | null = null
+  #upstreamDone = false
+
+  constructor (gen: Generation, host: TunnelHost, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    this.gen = gen
+    this.host = host
+    this.req = req
+    this.socket = socket
+    this.#head = head
+    this.requestId = requestIdOf(req.headers)
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
+  }
+
+  elapsedMs (): number { return Math.round(performance.now() - this.startedAt) }
+
+  start (): void {
+    const { req, socket, gen } = this
+    socket.on('error', () => {}) // 'close' follows, and decides
+    socket.once('close', () => { if (this.ending === null) this.finish(this.#peer === null ? { outcome: 'client_aborted' } : this.#sideClosed('client')) })
+    if (this.host.refusing) return this.finish({ outcome: 'draining' })
+    const url = req.url ?? ''
+    if (!url.startsWith('/')) return this.finish({ outcome: 'bad_request', detail: 'the request target must be a path (origin-form)' })
+    const query = url.indexOf('?')
+    const path = query === -1 ? url : url.slice(0, query)
+    const route = gen.router.match('GET', hostOf(req.headers.host), path)
+    if (route === undefined) return this.finish({ outcome: 'no_route' })
+    this.route = route
+    this.upstream = gen.upstreams.get(route.upstream)!
+    this.host.metrics.inflight(route.name, 1)
+    const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
+    if (typeof limits === 'string') return this.finish({ outcome: 'bad_request', detail: limits })
+    this.deadline = new Deadline({ ...limits, tunnelIdleMs: route.timeouts.tunnelIdle.ms }, gen.config.downstream, (ending) => this.finish(ending))
+    const endpoint = this.upstream.pick()
+    if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
+    this.endpoint = endpoint
+    endpoint.inflight++
+    this.attempts = 1
+    let upstreamPath = url
+    if (route.stripPrefix !== null && path.startsWith(route.stripPrefix)) {
+      upstreamPath = url.slice(route.stripPrefix.length)
+      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
+    }
+    // An upgrade takes its connection out of the pool (undici detaches it), so a tunnel never
+    // holds a pooled connection, and is never retried: a handshake is not replayed blindly.
+    endpoint.pool.dispatch({
+      path: upstreamPath,
+      method: 'GET',
+      upgrade: 'websocket',
+      headers: upstreamRequestHeaders(req, {
+        requestId: this.requestId,
+        clientIp: req.socket.remoteAddress ?? '',
+        proto: protoOf(req),
+        remainingMs: this.deadline.remainingMs()
+      })
+    }, this)
+  }
+
+  onRequestStart (controller: DispatchController): void {
+    if (this.ending !== null) controller.abort(new GatewayAbort(this.ending))
+    else this.controller = controller
+  }
+
+  /** The endpoint switched protocols: answer the client with its 101, then join the two. */
+  onRequestUpgrade (_controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders, peer: Duplex): void {
+    this.#upstreamDone = true
+    if (this.ending !== null) {
+      peer.destroy()
+      return
+    }
+    this.#peer = peer
+    this.status = statusCode
+    this.firstByteMs = this.elapsedMs()
+    this.host.metrics.firstByte(this.route!.name, this.firstByteMs)
+    this.upstream!.succeeded(this.endpoint!)
+    this.deadline!.tunnelOpened()
+    peer.on('error', () => {})
+    const head = [`HTTP/1.1 101 ${http.STATUS_CODES[101]}`]
+    for (const [name, value] of Object.entries(headers)) {
+      if (OWN_101_FIELDS.has(name) || value === undefined) continue
+      for (const v of Array.isArray(value) ? value : [value]) head.push(`${name}: ${v}`)
+    }
+    head.push('connection: upgrade', `upgrade: ${typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket'}`, `x-request-id: ${this.requestId}`)
+    this.socket.write(`${head.join('\r\n')}\r\n\r\n`)
+    if (this.#head.length > 0) {
+      this.bytesIn += this.#head.length
+      peer.write(this.#head)
+    }
+    this.#join(this.socket, peer, (n) => { this.bytesIn += n })
+    this.#join(peer, this.socket, (n) => { this.bytesOut += n })
+    peer.once('close', () => { if (this.ending === null) this.finish(this.#sideClosed('upstream')) })
+  }
+
+  /**
+   * One direction of the tunnel, with backpressure: a side that cannot take more pauses the
+   * other. A FIN is passed on (half-close), so either side can finish first.
+   */
+  #join (from: Duplex, to: Duplex, count: (n: number) => void): void {
+    from.on('data', (chunk: Buffer) => {
+      count(chunk.length)
+      this.deadline!.tunnelActivity()
+      if (!to.write(chunk)) {
+        from.pause()
+        to.once('drain', () => {
+          this.deadline!.tunnelActivity()
+          from.resume()
+        })
+      }
+    })
+    from.once('end', () => to.end())
+  }
+
+  /** How a tunnel ends when one side's connection closes: cleanly after its FIN, or reset. */
+  #sideClosed (side: 'client' | 'upstream'): Ending {
+    const sock = side === 'client' ? this.socket : this.#peer!
+    if (sock.readableEnded) return { outcome: 'ok' }
+    return side === 'client' ? { outcome: 'client_aborted' } : { outcome: 'upstream_reset', detail: 'the tunnel\'s upstream connection was reset' }
+  }
+
+  /** The endpoint refused the upgrade with an ordinary response: the client gets it as it is. */
+  onResponseStart (_controller: DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.ending !== null) return
+    this.status = statusCode
+    this.firstByteMs = this.elapsedMs()
+    this.deadline!.responseStarted()
+    if (statusCode >= 500) this.upstream!.failed(this.endpoint!, `status ${statusCode}`)
+    const res = this.#response()
+    res.writeHead(statusCode, downstreamResponseHeaders(headers, this.requestId))
+  }
+
+  onResponseData (controller: DispatchController, chunk: Buffer): void {
+    if (this.ending !== null) return
+    this.deadline!.touch()
+    this.bytesOut += chunk.length
+    const res = this.#res!
+    if (!res.write(chunk)) {
+      controller.pause()
+      this.deadline!.sendBlocked()
+      res.once('drain', () => {
+        if (this.ending !== null) return
+        this.deadline!.sendDrained()
+        controller.resume()
+      })
+    }
+  }
+
+  onResponseEnd (): void {
+    if (this.ending !== null) return
+    this.#upstreamDone = true
+    this.#res!.end(() => this.finish({ outcome: 'ok' }))
+  }
+
+  onResponseError (_controller: DispatchController | null, err: Error): void {
+    if (this.ending !== null) return
+    this.#upstreamDone = true
+    const ending = classifyUpstreamError(err, this.status !== 0)
+    if (this.status === 0 && ending.outcome !== 'connect_timeout' && this.endpoint !== null) this.upstream!.failed(this.endpoint, (err as { code?: string }).code ?? err.message)
+    this.finish(ending)
+  }
+
+  /**
+   * An HTTP/1.1 response written on the client's raw connection (Node gives an upgrade request
+   * no ServerResponse), closed after it: the connection was asked to switch protocols.
+   */
+  #response (): http.ServerResponse {
+    const res = new http.ServerResponse(this.req)
+    res.assignSocket(this.socket as Socket)
+    res.shouldKeepAlive = false
+    res.once('finish', () => {
+      res.detachSocket(this.socket as Socket)
+      closeGracefully(this.socket)
+    })
+    this.#res = res
+    return res
+  }
+
+  /** Ends the tunnel once, with its outcome: abort or close the upstream side, answer or cut, log. */
+  finish (ending: Ending): void {
+    if (this.ending !== null) return
+    this.ending = ending
+    this.deadline?.stop()
+    if (this.endpoint !== null) this.endpoint.inflight--
+    if (!this.#upstreamDone && this.controller !== null) this.controller.abort(new GatewayAbort(ending))
+    const outcome = ending.outcome
+    const peer = this.#peer
+    if (peer !== null) {
+      // The tunnel was open. A clean close on one side ends the other after it got what was
+      // sent to it; any other end (a limit, a reset, the drain) cuts both at once.
+      if (outcome === 'ok') {
+        closeGracefully(this.socket)
+        closeGracefully(peer)
+      } else {
+        this.socket.destroy()
+        peer.destroy()
+      }
+    } else if (this.#res !== null && this.#res.headersSent) {
+      // The upstream's refusal was being relayed: cut short, it must not look complete.
+      if (outcome !== 'ok') this.socket.destroy()
+    } else if (outcome === 'client_aborted') {
+      this.socket.destroy()
+    } else {
+      this.status = outcomeSpec(outcome).status
+      writeErrorResponse(this.#response(), ending, errorDocument(ending, {
+        route: this.route?.name ?? null,
+        upstream: this.upstream?.name ?? null,
+        requestId: this.requestId,
+        elapsedMs: this.elapsedMs()
+      }))
+    }
+    if (this.status === 0) this.status = outcomeSpec(outcome).status
+    this.host.recordAccess({
+      requestId: this.requestId,
+      method: this.req.method ?? '',
+      host: this.req.headers.host ?? null,
+      path: this.req.url ?? '',
+      route: this.route?.name ?? null,
+      upstream: this.upstream?.name ?? null,
+      endpoint: this.endpoint?.url ?? null,
+      protocol: `HTTP/${this.req.httpVersion}`,
+      clientIp: this.req.socket.remoteAddress ?? '',
+      status: this.status,
+      outcome,
+      attempts: this.attempts,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: this.elapsedMs(),
+      firstByteMs: this.firstByteMs,
+      ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
+      upgrade: 'websocket'
+    })
+    if (this.route !== null) this.host.metrics.inflight(this.route.name, -1)
+    this.host.tunnelEnded(this)
+  }
+}
+
+/** FIN after what is queued, then the socket is released; a peer that does not read is cut. */
+function closeGracefully (socket: Duplex): void {
+  if (socket.destroyed) return
+  const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS)
+  timer.unref()
+  socket.end(() => {
+    clearTimeout(timer)
+    socket.destroy()
+  })
+}
