@@ -50,28 +50,32 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   try {
     await gateway.start()
   } catch (err) {
+    // A listener that could not bind (address in use, say): close what did start, say why, exit 1.
     log.error('start failed', err)
-    log.flush()
+    await gateway.close()
     await stopDemo?.()
-    process.exitCode = 1
-    return
+    log.exited(1)
+    await log.flush()
+    process.exit(1)
   }
   if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, gateway.adminAddress))
 
   let stopping = false
-  const exit = (code: number): never => {
-    log.exited(code)
-    log.flush()
-    process.exit(code)
-  }
   const stop = (signal: string): void => {
-    if (stopping) exit(1) // a second signal ends at once
+    if (stopping) {
+      // A second signal ends at once: no flush to wait for.
+      log.exited(1)
+      process.exit(1)
+    }
     stopping = true
     void drain(gateway, signal).then(async (cut) => {
       await gateway.close()
       await stopDemo?.()
       // 1 when requests had to be cut: the rollout lost work, and the exit code says so.
-      exit(cut === 0 ? 0 : 1)
+      const code = cut === 0 ? 0 : 1
+      log.exited(code)
+      await log.flush()
+      process.exit(code)
     })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))

@@ -86,3 +86,28 @@ test('bin/longhaul runs the CLI on the installed Node 24 and exits 2 on a usage 
   assert.equal(usage.code, 2)
   assert.match(usage.stderr, /unknown option/)
 })
+
+test('a listener that cannot bind: the error is logged and the process exits 1 (nothing left listening)', async () => {
+  const net = await import('node:net')
+  const taken = net.createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  after(() => taken.close())
+  const port = (taken.address() as import('node:net').AddressInfo).port
+  const { spawn } = await import('node:child_process')
+  const { writeConfig, CLI } = await import('./helpers/gateway.ts')
+  const { path } = await writeConfig(`listen: [{ address: 127.0.0.1:${port} }]
+admin: { address: 127.0.0.1:0 }
+upstreams: { demo: { endpoints: [http://127.0.0.1:9] } }
+routes: [{ name: all, upstream: demo }]
+`)
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', path], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  clearTimeout(timer)
+  assert.equal(code, 1, out)
+  assert.match(out, /"msg":"start failed"/)
+  assert.match(out, /EADDRINUSE/)
+  assert.match(out, /"msg":"exit"/)
+})

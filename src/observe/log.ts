@@ -28,7 +28,7 @@ export interface AccessRecord {
 
 export class GatewayLog {
   readonly #logger: Logger
-  readonly #destination: pino.DestinationStream & { flushSync?: () => void }
+  readonly #destination: pino.DestinationStream
 
   constructor (level: string, destination?: pino.DestinationStream) {
     // Asynchronous writes: no synchronous I/O in the data path (pino docs/asynchronous.md).
@@ -113,8 +113,20 @@ export class GatewayLog {
     this.#logger.error({ err }, event)
   }
 
-  /** Write out what is buffered; called before exit. */
-  flush (): void {
-    try { this.#destination.flushSync?.() } catch { /* nothing more can be done at exit */ }
+  /**
+   * Writes out what is buffered, before exit. Asynchronous and bounded: a log reader that stopped
+   * reading (a full pipe) must not hold the process forever, as a synchronous flush would.
+   */
+  flush (timeoutMs = 1000): Promise<void> {
+    const destination = this.#destination as { flush?: (cb: (err?: Error) => void) => void }
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      if (typeof destination.flush !== 'function') return resolve()
+      try {
+        destination.flush(() => { clearTimeout(timer); resolve() })
+      } catch {
+        resolve() // nothing more can be done at exit
+      }
+    })
   }
 }
