@@ -16,6 +16,7 @@ import { classifyUpstreamError, GatewayAbort } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { writeErrorResponse } from './respond.ts'
+import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
 import type { Generation } from './generation.ts'
 import type { AccessRecord } from '../observe/log.ts'
@@ -432,14 +433,10 @@ export class Exchange {
     if (!res.headersSent || this.status === 0) this.status = outcomeSpec(outcome).status
     this.host.recordAccess({
       requestId: this.requestId,
-      method: this.req.method ?? '',
-      host: this.req.headers.host ?? null,
-      path: this.req.url ?? '',
+      ...requestFields(this.req),
       route: this.target?.route.name ?? null,
       upstream: this.target?.upstream.name ?? null,
       endpoint: this.endpoint?.url ?? null,
-      protocol: `HTTP/${this.req.httpVersion}`,
-      clientIp: this.req.socket.remoteAddress ?? '',
       status: this.status,
       outcome,
       attempts: this.attempts,

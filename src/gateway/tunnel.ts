@@ -18,6 +18,7 @@ import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, protoOf, requestIdOf
 import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
 import { classifyUpstreamError, GatewayAbort } from './classify.ts'
 import { writeErrorResponse } from './respond.ts'
+import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
 import type { Generation } from './generation.ts'
 
@@ -285,14 +286,10 @@ export class Tunnel implements Dispatcher.DispatchHandler {
     if (this.status === 0) this.status = outcomeSpec(outcome).status
     this.host.recordAccess({
       requestId: this.requestId,
-      method: this.req.method ?? '',
-      host: this.req.headers.host ?? null,
-      path: this.req.url ?? '',
+      ...requestFields(this.req),
       route: this.route?.name ?? null,
       upstream: this.upstream?.name ?? null,
       endpoint: this.endpoint?.url ?? null,
-      protocol: `HTTP/${this.req.httpVersion}`,
-      clientIp: this.req.socket.remoteAddress ?? '',
       status: this.status,
       outcome,
       attempts: this.attempts,
