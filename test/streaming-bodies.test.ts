@@ -333,3 +333,32 @@ test('a slow but steady upload (20 × 256 KiB, one every 100 ms) outlasts bodyId
   // Longer than the 1 s bodyIdleTimeout as a whole: the limit is on silence, not on the body.
   assert.ok((line.durationMs as number) >= 1800, `durationMs ${String(line.durationMs)}`)
 })
+
+test('20 MiB at a steady 1 MiB/s through bodyIdleTimeout 2s completes: the limit is on silence, not on length', async (t) => {
+  const slowGw = await startGateway(config('{ bodyIdleTimeout: 2s }'))
+  t.after(() => slowGw.stop())
+  const id = randomUUID()
+  const piece = randomBytes(64 * 1024)
+  const pieces = 20 * 16 // 20 MiB in 64 KiB pieces, 16 per second
+  async function * steady (): AsyncGenerator<Buffer> {
+    const start = performance.now()
+    for (let i = 0; i < pieces; i++) {
+      // Paced against the clock, not per piece, so the rate stays 1 MiB/s on a loaded machine.
+      const due = start + i * 62.5
+      const wait = due - performance.now()
+      if (wait > 0) await sleep(wait)
+      yield piece
+    }
+  }
+  const res = await request(`${slowGw.url}/upload`, {
+    method: 'POST',
+    headers: { 'x-request-id': id, 'content-type': 'application/octet-stream' },
+    body: Readable.from(steady(), { objectMode: false })
+  })
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(await res.body.json(), { bytes: 20 * 1024 * 1024 })
+  const line = await slowGw.accessLine(id)
+  assert.equal(line.outcome, 'ok')
+  assert.equal(line.bytesIn, 20 * 1024 * 1024)
+  assert.ok((line.durationMs as number) >= 19_000, `durationMs ${String(line.durationMs)}`)
+})
