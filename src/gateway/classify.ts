@@ -8,7 +8,12 @@ export class GatewayAbort extends Error {
   readonly code = 'LONGHAUL_ABORTED'
   readonly ending: Ending
   constructor (ending: Ending) {
+    // No stack trace: the reason only tells undici's callbacks to stand down, and 2,000 streams
+    // cut at once (a drain, an upstream that froze) would pay for 2,000 stack captures.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(`aborted by longhaul: ${ending.outcome}`)
+    Error.stackTraceLimit = limit
     this.ending = ending
   }
 }
