@@ -268,3 +268,13 @@ export function round (n: number, digits = 2): number {
   const f = 10 ** digits
   return Math.round(n * f) / f
 }
+
+/** A command-line option that must be a whole number from 1 to `max`: exit 2 otherwise. */
+export function positiveInt (name: string, text: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    process.stderr.write(`--${name} must be an integer from 1 to ${max}, got '${text}'\n`)
+    process.exit(2)
+  }
+  return n
+}

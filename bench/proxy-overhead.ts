@@ -7,7 +7,7 @@
 import autocannon from 'autocannon'
 import { createHistogram } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { cpuMs, machine, machineBusyMs, machineLoadPercent, round, runBounded, startGateway, startUpstream } from './lib.ts'
+import { cpuMs, machine, machineBusyMs, machineLoadPercent, round, runBounded, startGateway, startUpstream, positiveInt } from './lib.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -21,14 +21,6 @@ const { values: args } = parseArgs({
   }
 })
 
-function positiveInt (name: string, text: string, max: number): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    process.stderr.write(`--${name} must be an integer from 1 to ${max}, got '${text}'\n`)
-    process.exit(2)
-  }
-  return n
-}
 
 const connections = positiveInt('connections', args.connections, 1000)
 const duration = positiveInt('duration', args.duration, 300)

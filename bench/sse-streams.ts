@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { cpuMs, freePort, machine, percentile, rssKiB, round, runBounded, ROOT } from './lib.ts'
+import { cpuMs, freePort, machine, percentile, rssKiB, round, runBounded, ROOT, positiveInt } from './lib.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -37,14 +37,6 @@ const { values: args } = parseArgs({
 
 const now = (): number => performance.timeOrigin + performance.now()
 
-function positiveInt (name: string, text: string): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`--${name} must be a positive integer, got '${text}'\n`)
-    process.exit(2)
-  }
-  return n
-}
 
 const children = new Set<ChildProcess>()
 process.once('exit', () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL') })

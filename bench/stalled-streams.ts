@@ -19,7 +19,7 @@
 import http from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { cpuMs, machine, machineBusyMs, machineLoadPercent, percentile, round, rssKiB, runBounded, startGateway, startUpstream, type LogLine } from './lib.ts'
+import { cpuMs, machine, machineBusyMs, machineLoadPercent, percentile, round, rssKiB, runBounded, startGateway, startUpstream, type LogLine, positiveInt } from './lib.ts'
 
 const IDLE_MS = 1000
 const WINDOW_MS = 200
@@ -43,14 +43,6 @@ const { values: args } = parseArgs({
   }
 })
 
-function positiveInt (name: string, text: string, max: number): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    process.stderr.write(`--${name} must be an integer from 1 to ${max}, got '${text}'\n`)
-    process.exit(2)
-  }
-  return n
-}
 
 const streams = positiveInt('streams', args.streams, 20_000)
 const openConcurrency = positiveInt('open-concurrency', args['open-concurrency'], 1000)
