@@ -127,6 +127,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     upstreams[name] = Object.freeze({
       name,
       endpoints: Object.freeze([...u.endpoints]),
+      protocol: u.protocol,
       balance: u.balance,
       connectTimeoutMs: u.connectTimeout,
       idleTimeout: u.idleTimeout,

@@ -52,6 +52,7 @@ export interface RetryPolicy {
 export interface UpstreamConfig {
   readonly name: string
   readonly endpoints: readonly string[]
+  readonly protocol: 'http1' | 'h2'
   readonly balance: 'least-request' | 'round-robin'
   readonly connectTimeoutMs: number
   readonly idleTimeout: number | 'auto'

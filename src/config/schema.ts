@@ -84,6 +84,7 @@ const downstream = z.strictObject({
 
 const upstream = z.strictObject({
   endpoints: z.array(endpoint).min(1, { error: 'an upstream needs at least one endpoint' }).describe('Endpoint URLs, e.g. [http://10.0.0.5:8000].'),
+  protocol: z.enum(['http1', 'h2']).prefault('http1').describe('http1: HTTP/1.1 to every endpoint. h2: HTTP/2, by ALPN for https:// endpoints and with prior knowledge (h2c) for http:// ones.'),
   balance: z.enum(['least-request', 'round-robin']).prefault('least-request').describe('least-request: the less busy of two distinct random endpoints (power of two choices); round-robin: in turn.'),
   connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
   idleTimeout: durationOrAuto.prefault('auto').describe('Pooled connection idle time: `auto` = the server\'s Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else 4 s.'),

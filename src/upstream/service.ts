@@ -22,7 +22,10 @@ export class ConnectTimeoutError extends Error {
  * limit. The socket is destroyed when it fires, and a late connect is discarded.
  */
 function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
-  const base = buildConnector({ timeout: 0, keepAlive: true, keepAliveInitialDelay: cfg.tcpKeepAliveMs })
+  // undici offers h2 by ALPN unless told not to: upstreams speak HTTP/1.1 unless they say h2.
+  const h2 = cfg.protocol === 'h2'
+  // useH2c (HTTP/2 with prior knowledge on http://) is in undici's connector but not in its types.
+  const base = buildConnector({ timeout: 0, keepAlive: true, keepAliveInitialDelay: cfg.tcpKeepAliveMs, allowH2: h2, useH2c: h2 } as buildConnector.BuildOptions)
   return (options, callback) => {
     let settled = false
     const socket = base(options, (err, connected) => {
@@ -88,7 +91,8 @@ export class Endpoint {
       keepAliveTimeout: auto ? 4000 : cfg.idleTimeout as number,
       keepAliveTimeoutThreshold: 1000,
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
-      connect: timedConnector(cfg)
+      connect: timedConnector(cfg),
+      allowH2: cfg.protocol === 'h2'
     }
     this.#idleMs = auto ? 4000 : cfg.idleTimeout as number
     this.pool = new Pool(url, this.#options)
