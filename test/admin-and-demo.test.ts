@@ -30,6 +30,8 @@ test('the embedded demo serves a streaming chat and prints what to curl', async 
   const line = await gw.accessLine(res.headers['x-request-id'] as string)
   assert.equal(line.route, 'chat')
   assert.equal(line.outcome, 'ok')
+  // The embedded demo is a config like any other: it must pass its own checks without a warning.
+  assert.deepEqual(gw.lines.filter((l) => l.msg === 'config warning'), [])
 })
 
 test('admin: /healthz 200, /readyz 200 while serving, /config shows each route\'s timeouts with provenance', async () => {

@@ -29,8 +29,8 @@ routes:
     match: { pathPrefix: / }
     upstream: demo
     timeouts: { request: 1m, streamIdle: 3s }
-# Ctrl-C on a laptop: no load balancer to wait for.
-drain: { delay: 0s, timeout: 10s }
+# Ctrl-C on a laptop: no load balancer to wait for (a second Ctrl-C ends at once).
+drain: { delay: 0s, timeout: 5m }
 `
 }
 
