@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { startGateway, runCli, writeConfig, type RunningGateway } from './helpers/gateway.ts'
+import { startGateway, runCli, writeConfig, prefixRoute, type RunningGateway } from './helpers/gateway.ts'
 import { requestEndOf, startBlackhole, startDemoUpstream, type Blackhole, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertElapsed, sseRecords, LATE_MS } from './helpers/faults.ts'
 import { makeTestCertificate, type TestCertificate } from './helpers/tls.ts'
@@ -28,14 +28,7 @@ let h2cUrl: string
 let tls: http2.ClientHttp2Session
 let h2c: http2.ClientHttp2Session
 
-function route (name: string, extra: string, upstream = 'demo'): string {
-  return `
-  - name: ${name}
-    match: { pathPrefix: /${name}/ }
-    upstream: ${upstream}
-    rewrite: { stripPrefix: /${name} }
-${extra}`
-}
+const route = prefixRoute
 
 before(async () => {
   demo = await startDemoUpstream()

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { EventBoundary } from '../src/gateway/heartbeat.ts'
-import { runCli, startGateway, writeConfig, type RunningGateway } from './helpers/gateway.ts'
+import { runCli, startGateway, writeConfig, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertElapsed, rawExchange, sseRecords } from './helpers/faults.ts'
 import { startIdleProxy, type IdleProxy } from './helpers/idle-proxy.ts'
@@ -19,12 +19,7 @@ let proxy: IdleProxy
 
 before(async () => {
   demo = await startDemoUpstream()
-  const route = (name: string, extra: string): string => `
-  - name: ${name}
-    match: { pathPrefix: /${name}/ }
-    upstream: demo
-    rewrite: { stripPrefix: /${name} }
-${extra}`
+  const route = prefixRoute
   gw = await startGateway(`
 listen: [{ address: 127.0.0.1:0 }]
 admin: { address: 127.0.0.1:0 }

@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import { startGateway, type RunningGateway } from './helpers/gateway.ts'
+import { startGateway, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startBlackhole, startDemoUpstream, type Blackhole, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertElapsed, assertGatewayError, holdingClient, rawExchange, sseRecords, LATE_MS } from './helpers/faults.ts'
 
@@ -20,12 +20,7 @@ let gw: RunningGateway
 before(async () => {
   demo = await startDemoUpstream()
   blackhole = await startBlackhole()
-  const route = (name: string, extra: string, upstream = 'demo'): string => `
-  - name: ${name}
-    match: { pathPrefix: /${name}/ }
-    upstream: ${upstream}
-    rewrite: { stripPrefix: /${name} }
-${extra}`
+  const route = prefixRoute
   gw = await startGateway(`
 listen: [{ address: 127.0.0.1:0 }]
 admin: { address: 127.0.0.1:0 }

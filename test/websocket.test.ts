@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
-import { startGateway, type RunningGateway } from './helpers/gateway.ts'
+import { startGateway, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertElapsed } from './helpers/faults.ts'
 import { makeTestCertificate, type TestCertificate } from './helpers/tls.ts'
@@ -19,12 +19,7 @@ let wssBase: string
 before(async () => {
   demo = await startDemoUpstream()
   cert = makeTestCertificate()
-  const route = (name: string, extra: string): string => `
-  - name: ${name}
-    match: { pathPrefix: /${name}/ }
-    upstream: demo
-    rewrite: { stripPrefix: /${name} }
-${extra}`
+  const route = prefixRoute
   gw = await startGateway(`
 listen:
   - address: 127.0.0.1:0

@@ -33,6 +33,19 @@ export interface RunningGateway {
   exited: Promise<number | null>
 }
 
+/**
+ * A YAML route entry for test configs: matched by `/NAME/`, forwarded with that prefix stripped,
+ * `extra` lines (indented 4 spaces) appended.
+ */
+export function prefixRoute (name: string, extra: string, upstream = 'demo'): string {
+  return `
+  - name: ${name}
+    match: { pathPrefix: /${name}/ }
+    upstream: ${upstream}
+    rewrite: { stripPrefix: /${name} }
+${extra}`
+}
+
 export async function writeConfig (text: string): Promise<{ path: string, dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'longhaul-test-'))
   const path = join(dir, 'longhaul.yaml')
