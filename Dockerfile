@@ -1,0 +1,28 @@
+# longhaul's container image. Build: docker build -t longhaul:0.1.0 .
+# Node comes from the same version as the `node` dependency in package.json (test/dockerfile.test.ts
+# checks that the two agree), on Debian slim; the tag is pinned to that exact release.
+
+# 1. Production dependencies only. --ignore-scripts: the `node` package's install script would
+#    download a second Node binary; the image already has this exact version.
+FROM node:24.11.1-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# 2. The runtime: the sources (run by Node's type stripping, nothing to compile) and those
+#    dependencies, owned by root and run as the image's unprivileged `node` user.
+FROM node:24.11.1-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+USER node
+# The gateway and admin ports of the default config and the embedded demo.
+EXPOSE 8080 9901
+# No HEALTHCHECK: the admin address is the config's to choose, and Kubernetes probes /readyz and
+# /healthz itself (see `longhaul render kubernetes`).
+HEALTHCHECK NONE
+# Exec form: node is PID 1 and gets SIGTERM itself (a shell form would wrap it in /bin/sh, which
+# does not forward it), so a rollout drains in-flight requests instead of killing them.
+ENTRYPOINT ["node", "src/cli.ts", "serve"]

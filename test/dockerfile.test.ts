@@ -1,0 +1,89 @@
+// The container image, checked statically (no container engine runs in the tests): the base image
+// is the Node release package.json pins, the build has stages, the runtime user is not root, the
+// entry point is exec form (SIGTERM reaches node itself) and the image holds what the code imports.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { builtinModules } from 'node:module'
+import { DockerfileParser } from 'dockerfile-ast'
+import ts from 'typescript'
+
+const root = join(import.meta.dirname, '..')
+const dockerfile = DockerfileParser.parse(await readFile(join(root, 'Dockerfile'), 'utf8'))
+const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+const instructions = dockerfile.getInstructions()
+const froms = dockerfile.getFROMs()
+const finalStageStart = froms.at(-1)!.getRange().start.line
+const finalStage = instructions.filter((i) => i.getRange().start.line >= finalStageStart)
+
+test('every stage starts from the Node release package.json pins, by exact version', () => {
+  assert.ok(froms.length >= 2, 'a multi-stage build: dependencies are installed in a stage of their own')
+  const pinned = pkg.dependencies.node
+  assert.match(pinned ?? '', /^\d+\.\d+\.\d+$/, 'package.json pins an exact Node version')
+  for (const from of froms) {
+    assert.equal(from.getImageName(), 'node')
+    const tag = from.getImageTag() ?? ''
+    assert.ok(tag === pinned || tag.startsWith(`${pinned}-`), `FROM ${from.getImage()}: the tag must start with ${pinned}`)
+  }
+})
+
+test('only production dependencies are installed, without install scripts', () => {
+  const installs = instructions.filter((i) => i.getKeyword() === 'RUN' && /\bnpm (ci|install)\b/.test(i.getArgumentsContent() ?? ''))
+  assert.equal(installs.length, 1)
+  const args = installs[0]!.getArgumentsContent() ?? ''
+  assert.match(args, /npm ci\b/, 'npm ci: exactly the lock file')
+  assert.match(args, /--omit=dev/)
+  assert.match(args, /--ignore-scripts/)
+  assert.ok(installs[0]!.getRange().start.line < finalStageStart, 'installed in the build stage, copied into the runtime')
+})
+
+test('the runtime stage runs as a user that is not root, before the entry point', () => {
+  const users = finalStage.filter((i) => i.getKeyword() === 'USER')
+  assert.equal(users.length, 1)
+  const user = users[0]!.getArgumentsContent()?.trim() ?? ''
+  assert.ok(!['root', '0', '0:0'].includes(user), `USER ${user}`)
+  const entry = finalStage.find((i) => i.getKeyword() === 'ENTRYPOINT')!
+  assert.ok(users[0]!.getRange().start.line < entry.getRange().start.line)
+})
+
+test('the entry point is `longhaul serve` in exec form, so SIGTERM reaches node directly', async () => {
+  const entries = dockerfile.getENTRYPOINTs()
+  assert.equal(entries.length, 1)
+  assert.notEqual(entries[0]!.getOpeningBracket(), null, 'exec form (JSON array), not shell form')
+  const argv = entries[0]!.getJSONStrings().map((s) => s.getJSONValue())
+  assert.deepEqual(argv, ['node', 'src/cli.ts', 'serve'])
+  assert.match(await readFile(join(root, 'src/cli.ts'), 'utf8'), /program\.command\('serve'\)/)
+  assert.equal(dockerfile.getCMDs().length, 0, 'no CMD: `docker run IMAGE --config F` appends to serve')
+})
+
+test('HEALTHCHECK is off by choice: Kubernetes probes the admin endpoints', () => {
+  const checks = dockerfile.getHEALTHCHECKs()
+  assert.equal(checks.length, 1)
+  assert.equal(checks[0]!.getArgumentsContent()?.trim(), 'NONE')
+})
+
+test('the build context (.dockerignore) holds what the COPY lines take and nothing else', async () => {
+  const lines = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+  assert.equal(lines[0], '*', 'everything is excluded first (node_modules, .git, tests, local configs)')
+  const allowed = lines.slice(1).map((l) => { assert.ok(l.startsWith('!'), l); return l.slice(1).replace(/\/$/, '') })
+  const sources = dockerfile.getCOPYs()
+    .filter((c) => c.getFlags().every((f) => f.getName() !== 'from'))
+    .flatMap((c) => c.getArguments().slice(0, -1).map((a) => a.getValue().replace(/\/$/, '')))
+  assert.deepEqual([...new Set(sources)].sort(), [...allowed].sort())
+})
+
+test('the code in the image imports only production dependencies and Node built-ins', async () => {
+  const files = (await readdir(join(root, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts'))
+  const builtins = new Set(builtinModules)
+  const missing: string[] = []
+  for (const file of files) {
+    const { importedFiles } = ts.preProcessFile(await readFile(join(root, 'src', file), 'utf8'), true, true)
+    for (const { fileName } of importedFiles) {
+      if (fileName.startsWith('.') || fileName.startsWith('node:') || builtins.has(fileName)) continue
+      const name = fileName.startsWith('@') ? fileName.split('/').slice(0, 2).join('/') : fileName.split('/')[0]!
+      if (pkg.dependencies[name] === undefined) missing.push(`src/${file}: ${fileName}`)
+    }
+  }
+  assert.deepEqual(missing, [], 'imported at run time but not a production dependency (the image omits dev dependencies)')
+})
