@@ -167,7 +167,7 @@ program.command('check')
   .action(check)
 
 program.command('demo-upstream')
-  .description('run the built-in demo upstream (OpenAI-style slow answers, with fault knobs)')
+  .description('run the built-in demo upstream (slow OpenAI- and Anthropic-style answers, with fault knobs)')
   .option('-p, --port <n>', 'port', '8000')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .action(demoUpstream)

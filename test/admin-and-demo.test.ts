@@ -17,6 +17,7 @@ test('the embedded demo serves a streaming chat and prints what to curl', async 
   const banner = await gw.waitForStderr(/the effective timeouts/)
   assert.match(banner, /curl -N http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions/)
   assert.match(banner, /x-demo-stall-after/)
+  assert.match(banner, /curl -N http:\/\/127\.0\.0\.1:\d+\/v1\/messages/)
   const res = await request(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-demo-chunks': '5', 'x-demo-interval-ms': '10' },

@@ -1,4 +1,4 @@
-// The built-in demo upstream: an OpenAI-compatible chat endpoint that answers slowly, a few
+// The built-in demo upstream: OpenAI- and Anthropic-style endpoints that answer slowly, a few
 // plain endpoints (health, headers, echo, upload, bytes, sse) and per-request fault knobs
 // (see knobs.ts). `longhaul demo-upstream` serves it; the tests use it as their fault injector.
 import http from 'node:http'
@@ -83,7 +83,64 @@ async function headers (x: Exchange, k: DemoKnobs): Promise<void> {
   await x.json(k.status ?? 200, { method: x.req.method, url: x.req.url, headers: x.req.headers })
 }
 
-async function chat (x: Exchange, k: DemoKnobs): Promise<void> {
+/** How one LLM API spells a slow answer: its stream events and its whole-answer JSON. */
+interface Dialect {
+  idPrefix: string
+  /** Written right after the response headers, before the first token (not a chunk). */
+  streamStart (id: string, model: string): string
+  token (id: string, model: string, text: string): string
+  streamEnd (id: string, model: string, tokens: number): string
+  answer (id: string, model: string, content: string, promptTokens: number, tokens: number): object
+}
+
+const created = (): number => Math.floor(Date.now() / 1000)
+
+// OpenAI chat completions: `data:` chunks, then `data: [DONE]`.
+const OPENAI: Dialect = {
+  idPrefix: 'chatcmpl-demo-',
+  streamStart: () => '',
+  token: (id, model, text) => openaiChunk(id, model, { content: text }, null),
+  streamEnd: (id, model) => `${openaiChunk(id, model, {}, 'stop')}data: [DONE]\n\n`,
+  answer: (id, model, content, promptTokens, tokens) => ({
+    id,
+    object: 'chat.completion',
+    created: created(),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens },
+  }),
+}
+
+function openaiChunk (id: string, model: string, delta: object, finish: string | null): string {
+  return `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: created(), model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+}
+
+// Anthropic Messages: named events, message_start … message_stop.
+const sseEvent = (data: { type: string } & Record<string, unknown>): string => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`
+const ANTHROPIC: Dialect = {
+  idPrefix: 'msg_demo_',
+  streamStart: (id, model) =>
+    sseEvent({ type: 'message_start', message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } }) +
+    sseEvent({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+  token: (_id, _model, text) => sseEvent({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }),
+  streamEnd: (_id, _model, tokens) =>
+    sseEvent({ type: 'content_block_stop', index: 0 }) +
+    sseEvent({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens } }) +
+    sseEvent({ type: 'message_stop' }),
+  answer: (id, model, content, promptTokens, tokens) => ({
+    id,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text: content }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: promptTokens, output_tokens: tokens },
+  }),
+}
+
+/** A slow LLM answer in one dialect: the chat completions and Messages endpoints share knobs and pacing. */
+async function llm (x: Exchange, k: DemoKnobs, dialect: Dialect): Promise<void> {
   const raw = await x.readBody(true)
   if (raw === 'too-large') return x.json(413, { error: `request body larger than ${MAX_JSON_BODY} bytes` })
   let body: unknown
@@ -104,22 +161,21 @@ async function chat (x: Exchange, k: DemoKnobs): Promise<void> {
   const status = k.status ?? 200
   const chunks = k.chunks ?? DEFAULT_CHUNKS
   const interval = k.intervalMs ?? DEFAULT_INTERVAL_MS
-  const id = `chatcmpl-demo-${x.id}`
-  const created = Math.floor(Date.now() / 1000)
+  const id = `${dialect.idPrefix}${x.id}`
   const model = 'longhaul-demo'
   const token = (i: number): string => `${WORDS[i % WORDS.length]} `
 
   if (stream === true) {
     if (!(await x.begin(status, sseHeaders))) return
     x.res.flushHeaders()
-    const event = (delta: object, finish: string | null): string =>
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
+    const start = dialect.streamStart(id, model)
+    if (start !== '' && !(await x.write(start))) return
     for (let i = 0; i < chunks; i++) {
       if (!(await x.sleep(interval)) || !(await x.checkpoint(i))) return
-      if (!(await x.write(event({ content: token(i) }, null)))) return
+      if (!(await x.write(dialect.token(id, model, token(i))))) return
     }
     if (!(await x.checkpoint(chunks))) return
-    x.end(`${event({}, 'stop')}data: [DONE]\n\n`)
+    x.end(dialect.streamEnd(id, model, chunks))
     return
   }
 
@@ -144,14 +200,7 @@ async function chat (x: Exchange, k: DemoKnobs): Promise<void> {
         return n + (typeof c === 'string' ? c.split(/\s+/).filter(Boolean).length : 0)
       }, 0)
     : 0
-  await x.json(status, {
-    id,
-    object: 'chat.completion',
-    created,
-    model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: promptTokens, completion_tokens: chunks, total_tokens: promptTokens + chunks },
-  })
+  await x.json(status, dialect.answer(id, model, content, promptTokens, chunks))
 }
 
 async function sse (x: Exchange, k: DemoKnobs): Promise<void> {
@@ -239,7 +288,8 @@ interface Route {
 }
 
 const ROUTES: readonly Route[] = [
-  { path: '/v1/chat/completions', methods: ['POST'], handler: chat },
+  { path: '/v1/chat/completions', methods: ['POST'], handler: (x, k) => llm(x, k, OPENAI) },
+  { path: '/v1/messages', methods: ['POST'], handler: (x, k) => llm(x, k, ANTHROPIC) },
   { path: '/health', methods: ['GET', 'HEAD'], handler: health },
   { path: '/headers', methods: null, handler: headers },
   { path: '/echo', methods: null, handler: echo },

@@ -24,10 +24,17 @@ export interface SdkClient<C> {
   attempts: SdkAttempt[]
 }
 
-function recordingFetch (attempts: SdkAttempt[]): typeof fetch {
-  return async (input, init) => {
-    attempts.push({ at: performance.now(), headers: new Headers(init?.headers) })
-    return await fetch(input, init)
+/** The client options both SDKs share, with a fetch that records each attempt. */
+function clientOptions (options: SdkOptions, attempts: SdkAttempt[]) {
+  return {
+    maxRetries: options.maxRetries ?? 2,
+    timeout: options.timeoutMs ?? 60_000,
+    defaultHeaders: options.headers,
+    fetch: (async (input, init) => {
+      attempts.push({ at: performance.now(), headers: new Headers(init?.headers) })
+      return await fetch(input, init)
+    }) satisfies typeof fetch,
+    logLevel: 'off' as const
   }
 }
 
@@ -37,11 +44,7 @@ export function openaiClient (gatewayUrl: string, options: SdkOptions = {}): Sdk
   const client = new OpenAI({
     apiKey: 'sk-test',
     baseURL: `${gatewayUrl}/v1`,
-    maxRetries: options.maxRetries ?? 2,
-    timeout: options.timeoutMs ?? 60_000,
-    defaultHeaders: options.headers,
-    fetch: recordingFetch(attempts),
-    logLevel: 'off'
+    ...clientOptions(options, attempts)
   })
   return { client, attempts }
 }
@@ -52,11 +55,7 @@ export function anthropicClient (gatewayUrl: string, options: SdkOptions = {}): 
   const client = new Anthropic({
     apiKey: 'sk-ant-test',
     baseURL: gatewayUrl,
-    maxRetries: options.maxRetries ?? 2,
-    timeout: options.timeoutMs ?? 60_000,
-    defaultHeaders: options.headers,
-    fetch: recordingFetch(attempts),
-    logLevel: 'off'
+    ...clientOptions(options, attempts)
   })
   return { client, attempts }
 }
