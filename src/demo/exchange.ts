@@ -100,6 +100,34 @@ export class Exchange {
     if (await this.begin(status, headers)) this.end(data)
   }
 
+  /**
+   * Between an event stream's headers and its first event: the model thinks (first-event-after-ms,
+   * with `: thinking` comments every comment-every-ms), then may fail before answering: a reset,
+   * or an in-band error record (`errorRecord` writes it in the endpoint's dialect) and a clean
+   * end, as LLM servers do. False: the stream is over.
+   */
+  async beforeFirstEvent (errorRecord: (type: string) => string): Promise<boolean> {
+    const k = this.knobs
+    if (k === undefined) return !this.ended
+    let waited = 0
+    while (waited < k.firstEventAfterMs) {
+      const step = Math.min(k.commentEveryMs ?? k.firstEventAfterMs, k.firstEventAfterMs - waited)
+      if (!(await this.sleep(step))) return false
+      waited += step
+      if (waited < k.firstEventAfterMs && !(await this.write(': thinking\n\n'))) return false
+    }
+    if (k.resetAfterHeaders) {
+      this.reset()
+      return false
+    }
+    if (k.errorEvent !== undefined) {
+      this.fault = `error-event ${k.errorEvent}`
+      this.end(errorRecord(k.errorEvent))
+      return false
+    }
+    return !this.ended
+  }
+
   /** Called with the number of body chunks already written: applies stall-after / reset-after N≥1. */
   async checkpoint (written: number): Promise<boolean> {
     if (this.ended) return false

@@ -23,6 +23,10 @@ export const DEMO_KNOBS = [
   { name: 'pause-after', description: '/sse: after N events, pause for pause-ms, then go on (0 = right after the headers)' },
   { name: 'pause-ms', description: '/sse: how long the pause-after pause lasts; default 1000' },
   { name: 'pause-mid-event', description: '/sse: 1 = the pause falls inside event N+1: its first line is written before the pause, the rest after' },
+  { name: 'first-event-after-ms', description: 'chat (stream) and /sse: after the response headers, wait this many ms before the first event (a model thinking)' },
+  { name: 'comment-every-ms', description: 'chat (stream) and /sse: while waiting for the first event, write the SSE comment `: thinking` every N ms (comments are no events)' },
+  { name: 'error-event', description: 'chat (stream) and /sse: instead of the first event, send an in-band error record of this type (e.g. overloaded_error) and end the stream' },
+  { name: 'reset-after-headers', description: 'chat (stream) and /sse: 1 = reset the connection after the response headers (and first-event-after-ms), before the first event' },
 ] as const satisfies readonly DemoKnob[]
 
 export type DemoKnobName = (typeof DEMO_KNOBS)[number]['name']
@@ -43,6 +47,10 @@ export interface DemoKnobs {
   pauseAfter: number | undefined
   pauseMs: number
   pauseMidEvent: boolean
+  firstEventAfterMs: number
+  commentEveryMs: number | undefined
+  errorEvent: string | undefined
+  resetAfterHeaders: boolean
 }
 
 export type ParseKnobsResult = { ok: true, knobs: DemoKnobs } | { ok: false, error: string }
@@ -52,18 +60,21 @@ export const MAX_TIMER_MS = 2_147_483_647
 
 class KnobError extends Error {}
 
-function rawValue (name: DemoKnobName, headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
+/** Knob values an upstream instance applies when a request names none (one faulty endpoint of a pair). */
+export type KnobDefaults = Partial<Record<DemoKnobName, string>>
+
+function rawValue (name: DemoKnobName, headers: IncomingHttpHeaders, query: URLSearchParams, defaults: KnobDefaults): string | undefined {
   const h = headers[`x-demo-${name}`]
   if (h !== undefined) return Array.isArray(h) ? h.join(', ') : h
-  return query.get(name) ?? undefined
+  return query.get(name) ?? defaults[name]
 }
 
-export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams): ParseKnobsResult {
+export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams, defaults: KnobDefaults = {}): ParseKnobsResult {
   const invalid = (name: DemoKnobName, value: string): never => {
     throw new KnobError(`invalid x-demo-${name}: ${value}`)
   }
   const int = (name: DemoKnobName, min: number, max: number): number | undefined => {
-    const v = rawValue(name, headers, query)
+    const v = rawValue(name, headers, query, defaults)
     if (v === undefined) return undefined
     if (!/^\d+$/.test(v)) return invalid(name, v)
     const n = Number(v)
@@ -72,12 +83,17 @@ export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams
   }
   const flag = (name: DemoKnobName): boolean => int(name, 0, 1) === 1
   const retryAfter = (): string | undefined => {
-    const v = rawValue('retry-after', headers, query)
+    const v = rawValue('retry-after', headers, query, defaults)
     if (v === undefined) return undefined
     if (/^\d+$/.test(v)) return v
     // An HTTP date (RFC 9110 IMF-fixdate and friends).
     if (/^[A-Za-z]{3}, /.test(v) && !Number.isNaN(Date.parse(v))) return v
     return invalid('retry-after', v)
+  }
+  const errorType = (): string | undefined => {
+    const v = rawValue('error-event', headers, query, defaults)
+    if (v === undefined) return undefined
+    return /^[a-z][a-z_]{0,63}$/.test(v) ? v : invalid('error-event', v)
   }
   const MAX = Number.MAX_SAFE_INTEGER
   try {
@@ -98,6 +114,10 @@ export function parseKnobs (headers: IncomingHttpHeaders, query: URLSearchParams
         pauseAfter: int('pause-after', 0, MAX),
         pauseMs: int('pause-ms', 0, MAX_TIMER_MS) ?? 1000,
         pauseMidEvent: flag('pause-mid-event'),
+        firstEventAfterMs: int('first-event-after-ms', 0, MAX_TIMER_MS) ?? 0,
+        commentEveryMs: int('comment-every-ms', 1, MAX_TIMER_MS),
+        errorEvent: errorType(),
+        resetAfterHeaders: flag('reset-after-headers'),
       },
     }
   } catch (err) {

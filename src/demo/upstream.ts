@@ -7,17 +7,18 @@ import type { AddressInfo, Socket } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { parseKnobs } from './knobs.ts'
 import { Exchange, MAX_JSON_BODY } from './exchange.ts'
-import type { DemoKnobs } from './knobs.ts'
+import type { DemoKnobs, KnobDefaults } from './knobs.ts'
 import { serveEcho } from './websocket.ts'
 import type { Duplex } from 'node:stream'
 
 export { DEMO_KNOBS, parseKnobs } from './knobs.ts'
-export type { DemoKnob, DemoKnobName, DemoKnobs } from './knobs.ts'
+export type { DemoKnob, DemoKnobName, DemoKnobs, KnobDefaults } from './knobs.ts'
 
 export interface DemoUpstreamOptions {
   host?: string // default 127.0.0.1
   port?: number // default 0 = ephemeral
   keepAliveTimeoutMs?: number // server keep-alive idle, default 5000
+  knobs?: KnobDefaults // knob values for requests that name none (one faulty endpoint of a pair)
 }
 
 export interface DemoRequestStart {
@@ -90,6 +91,8 @@ interface Dialect {
   streamStart (id: string, model: string): string
   token (id: string, model: string, text: string): string
   streamEnd (id: string, model: string, tokens: number): string
+  /** An in-band error record, as the API sends one after a 200 (error-event knob). */
+  errorRecord (type: string): string
   answer (id: string, model: string, content: string, promptTokens: number, tokens: number): object
 }
 
@@ -101,6 +104,8 @@ const OPENAI: Dialect = {
   streamStart: () => '',
   token: (id, model, text) => openaiChunk(id, model, { content: text }, null),
   streamEnd: (id, model) => `${openaiChunk(id, model, {}, 'stop')}data: [DONE]\n\n`,
+  // OpenAI-compatible servers (vLLM, OpenRouter) report a failure mid-stream as `data: {"error":…}`.
+  errorRecord: (type) => `data: ${JSON.stringify({ error: { message: `demo upstream fault: ${type}`, type, code: null } })}\n\n`,
   answer: (id, model, content, promptTokens, tokens) => ({
     id,
     object: 'chat.completion',
@@ -127,6 +132,7 @@ const ANTHROPIC: Dialect = {
     sseEvent({ type: 'content_block_stop', index: 0 }) +
     sseEvent({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens } }) +
     sseEvent({ type: 'message_stop' }),
+  errorRecord: (type) => anthropicError(type),
   answer: (id, model, content, promptTokens, tokens) => ({
     id,
     type: 'message',
@@ -137,6 +143,10 @@ const ANTHROPIC: Dialect = {
     stop_sequence: null,
     usage: { input_tokens: promptTokens, output_tokens: tokens },
   }),
+}
+
+function anthropicError (type: string): string {
+  return sseEvent({ type: 'error', error: { type, message: `demo upstream fault: ${type}` } })
 }
 
 /** A slow LLM answer in one dialect: the chat completions and Messages endpoints share knobs and pacing. */
@@ -170,6 +180,7 @@ async function llm (x: Exchange, k: DemoKnobs, dialect: Dialect): Promise<void> 
     x.res.flushHeaders()
     const start = dialect.streamStart(id, model)
     if (start !== '' && !(await x.write(start))) return
+    if (!(await x.beforeFirstEvent(dialect.errorRecord))) return
     for (let i = 0; i < chunks; i++) {
       if (!(await x.sleep(interval)) || !(await x.checkpoint(i))) return
       if (!(await x.write(dialect.token(id, model, token(i))))) return
@@ -209,6 +220,7 @@ async function sse (x: Exchange, k: DemoKnobs): Promise<void> {
   if (isErrorStatus(k)) return x.json(k.status, faultBody(k.status))
   if (!(await x.begin(k.status ?? 200, sseHeaders))) return
   x.res.flushHeaders()
+  if (!(await x.beforeFirstEvent(anthropicError))) return
   const chunks = k.chunks ?? DEFAULT_CHUNKS
   const interval = k.intervalMs ?? DEFAULT_INTERVAL_MS
   for (let i = 0; i < chunks; i++) {
@@ -298,7 +310,7 @@ const ROUTES: readonly Route[] = [
   { path: '/sse', methods: ['GET'], handler: sse },
 ]
 
-async function handle (x: Exchange): Promise<void> {
+async function handle (x: Exchange, defaults: KnobDefaults): Promise<void> {
   const url = new URL(x.req.url ?? '/', 'http://demo.invalid')
   const method = x.req.method ?? 'GET'
   const route = ROUTES.find((r) => (typeof r.path === 'string' ? r.path === url.pathname : r.path.test(url.pathname)))
@@ -311,7 +323,7 @@ async function handle (x: Exchange): Promise<void> {
     x.res.setHeader('allow', route.methods.join(', '))
     return x.json(405, { error: `method not allowed: ${method} ${url.pathname}` })
   }
-  const parsed = parseKnobs(x.req.headers, url.searchParams)
+  const parsed = parseKnobs(x.req.headers, url.searchParams, defaults)
   if (!parsed.ok) {
     await x.readBody(false)
     return x.json(400, { error: parsed.error })
@@ -411,7 +423,7 @@ export async function startDemoUpstream (opts: DemoUpstreamOptions = {}): Promis
       events.emit('request-end', end)
     })
     events.emit('request', { id: x.id, method: req.method ?? '', path: req.url ?? '', headers: req.headers })
-    handle(x).catch(() => {
+    handle(x, opts.knobs ?? {}).catch(() => {
       // A request stream that errors means the peer went away; anything else is our bug.
       if (!x.ended && !req.destroyed) {
         x.fault ??= 'internal-error'
