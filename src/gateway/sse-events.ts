@@ -1,0 +1,262 @@
+// Finds the events of an SSE stream as its chunks go by, without holding the stream back: the
+// chunks are forwarded untouched by the caller, the scanner only looks. It follows the HTML
+// standard's "Interpreting an event stream": lines end in CRLF, LF or CR; a line starting with a
+// colon is a comment; `data` lines fill the event's data; a blank line dispatches the event, and
+// an event without a data line is never dispatched (so comments and heartbeats are no events).
+// What it keeps: the event's `event:` name (64 bytes at most) and, only when asked (usage or the
+// error check), a bounded copy of the current event's data, dropped at the event's end.
+
+/** What a scanner reports for each dispatched event (one that carried data). */
+export interface StreamEvent {
+  /** An error record: `event: error` (Anthropic), `event: longhaul-error`, or data `{"error":…}` (OpenAI and compatible servers). Only checked when asked. */
+  readonly error: boolean
+  /** The `event:` field, '' when absent (`message` for a browser). */
+  readonly type: string
+}
+
+export interface ScannerOptions {
+  /** Parse usage reports (OpenAI `usage`, Anthropic `message_start` / `message_delta`). */
+  readonly usage: boolean
+  /** Tell error records from answers (the first-event gate needs it for the first event only). */
+  readonly errors: boolean
+}
+
+/** Token counts a stream reported about itself; null where it reported none. */
+export interface StreamUsage {
+  input: number | null
+  output: number | null
+}
+
+/** A usage report is a small JSON object: an event larger than this is no usage report. */
+const MAX_CAPTURE = 64 * 1024
+const MAX_TYPE = 64
+const CR = 13
+const LF = 10
+const COLON = 58
+const SPACE = 32
+const DATA = Buffer.from('data')
+const EVENT = Buffer.from('event')
+const USAGE = Buffer.from('"usage"')
+const ERROR = Buffer.from('"error"')
+
+// Where the scanner is within a line.
+const LINE_START = 0
+const NAME = 1
+const VALUE_START = 2
+const VALUE = 3
+const IGNORE = 4
+
+// The field a line names.
+const OTHER = 0
+const FIELD_DATA = 1
+const FIELD_EVENT = 2
+
+export class SseEventScanner {
+  readonly usage: StreamUsage = { input: null, output: null }
+  /** Data events dispatched so far. */
+  events = 0
+  #options: ScannerOptions
+  readonly #onEvent: (event: StreamEvent) => void
+  #state = LINE_START
+  #field = OTHER
+  /** Field-name bytes read so far, and which known names they still match (bit 1 data, bit 2 event). */
+  #nameLength = 0
+  #nameMatches = 0
+  #afterCR = false
+  #atStart = true
+  #hasData = false
+  #type = ''
+  #captured: Buffer[] = []
+  #capturedBytes = 0
+  #overflow = false
+
+  constructor (options: ScannerOptions, onEvent: (event: StreamEvent) => void) {
+    this.#options = options
+    this.#onEvent = onEvent
+  }
+
+  /** Stop checking for error records (after the first event, say): less to copy. */
+  set errors (on: boolean) { this.#options = { ...this.#options, errors: on } }
+
+  push (chunk: Uint8Array): void {
+    let i = 0
+    // A byte order mark may open the stream (and is not part of the first field name).
+    if (this.#atStart && chunk.length > 0) {
+      this.#atStart = false
+      if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3
+    }
+    /** Start of the current data or event value within this chunk, or -1. */
+    let valueFrom = this.#state === VALUE ? 0 : -1
+    for (; i < chunk.length; i++) {
+      let byte = chunk[i]!
+      if ((this.#state === VALUE || this.#state === IGNORE) && byte !== CR && byte !== LF) {
+        // The rest of a value or comment: skip to the line's end natively, not byte by byte.
+        this.#afterCR = false
+        i = lineEnd(chunk, i)
+        if (i === chunk.length) break
+        byte = chunk[i]!
+      }
+      if (byte === CR || byte === LF) {
+        if (byte === LF && this.#afterCR) {
+          this.#afterCR = false
+          continue
+        }
+        this.#afterCR = byte === CR
+        if (valueFrom !== -1) this.#keep(chunk, valueFrom, i)
+        valueFrom = -1
+        this.#endLine()
+        continue
+      }
+      this.#afterCR = false
+      if (this.#state === LINE_START) {
+        if (byte === COLON) {
+          this.#state = IGNORE
+        } else {
+          this.#state = NAME
+          this.#nameLength = 0
+          this.#nameMatches = 3
+          this.#name(byte)
+        }
+      } else if (this.#state === NAME) {
+        if (byte === COLON) {
+          this.#field = this.#fieldOfName()
+          this.#state = this.#field === OTHER ? IGNORE : VALUE_START
+          if (this.#field === FIELD_DATA) this.#dataLine()
+        } else {
+          this.#name(byte)
+        }
+      } else if (this.#state === VALUE_START) {
+        // One space after the colon is not part of the value.
+        this.#state = VALUE
+        valueFrom = byte === SPACE ? i + 1 : i
+      }
+    }
+    if (valueFrom !== -1 && valueFrom < chunk.length) this.#keep(chunk, valueFrom, chunk.length)
+  }
+
+  #name (byte: number): void {
+    const n = this.#nameLength++
+    if (DATA[n] !== byte) this.#nameMatches &= ~1
+    if (EVENT[n] !== byte) this.#nameMatches &= ~2
+  }
+
+  #fieldOfName (): number {
+    if ((this.#nameMatches & 1) !== 0 && this.#nameLength === DATA.length) return FIELD_DATA
+    if ((this.#nameMatches & 2) !== 0 && this.#nameLength === EVENT.length) return FIELD_EVENT
+    return OTHER
+  }
+
+  /** A data line begins: the event will be dispatched; lines of one event's data join with LF. */
+  #dataLine (): void {
+    if (this.#hasData && this.#capturing()) this.#append(Buffer.from([LF]))
+    this.#hasData = true
+  }
+
+  #capturing (): boolean { return (this.#options.usage || this.#options.errors) && !this.#overflow }
+
+  /** Keeps part of a value: the event name, or the data when usage or errors are wanted. */
+  #keep (chunk: Uint8Array, from: number, to: number): void {
+    if (to <= from) return
+    if (this.#field === FIELD_EVENT) {
+      if (this.#type.length < MAX_TYPE) this.#type += Buffer.from(chunk.subarray(from, Math.min(to, from + MAX_TYPE))).toString('latin1')
+    } else if (this.#field === FIELD_DATA && this.#capturing()) {
+      // A copy: the caller's chunk goes downstream and may be reused.
+      this.#append(Buffer.from(chunk.subarray(from, to)))
+    }
+  }
+
+  #append (part: Buffer): void {
+    this.#capturedBytes += part.length
+    if (this.#capturedBytes > MAX_CAPTURE) {
+      this.#overflow = true
+      this.#captured = []
+    } else {
+      this.#captured.push(part)
+    }
+  }
+
+  #endLine (): void {
+    if (this.#state === LINE_START) {
+      this.#dispatch()
+    } else if (this.#state === NAME) {
+      // A line with no colon is a field name with an empty value.
+      this.#field = this.#fieldOfName()
+      if (this.#field === FIELD_DATA) this.#dataLine()
+    }
+    this.#state = LINE_START
+    this.#field = OTHER
+  }
+
+  #dispatch (): void {
+    if (this.#hasData) {
+      this.events++
+      const data = this.#captured.length === 0 ? null : Buffer.concat(this.#captured)
+      const type = this.#type.trim()
+      if (this.#options.usage && data !== null && data.includes(USAGE)) this.#readUsage(data)
+      const error = this.#options.errors && (type === 'error' || type === 'longhaul-error' || (data !== null && data.includes(ERROR) && hasErrorMember(data)))
+      this.#reset()
+      this.#onEvent({ error, type })
+    } else {
+      this.#reset()
+    }
+  }
+
+  #reset (): void {
+    this.#hasData = false
+    this.#type = ''
+    this.#captured = []
+    this.#capturedBytes = 0
+    this.#overflow = false
+  }
+
+  /** The last figures a stream reported win: servers that report as they go send running totals. */
+  #readUsage (data: Buffer): void {
+    const doc = parseObject(data)
+    if (doc === null) return
+    // OpenAI (stream_options.include_usage): the last chunk's `usage`.
+    const usage = objectAt(doc, 'usage')
+    if (usage !== null) {
+      this.#take('input', usage.prompt_tokens ?? usage.input_tokens)
+      this.#take('output', usage.completion_tokens ?? usage.output_tokens)
+    }
+    // Anthropic: the input count in message_start's message.usage, the output in message_delta's usage.
+    const message = objectAt(doc, 'message')
+    const started = message === null ? null : objectAt(message, 'usage')
+    if (doc.type === 'message_start' && started !== null) {
+      this.#take('input', started.input_tokens)
+      this.#take('output', started.output_tokens)
+    }
+  }
+
+  #take (kind: keyof StreamUsage, value: unknown): void {
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) this.usage[kind] = value
+  }
+}
+
+/** Index of the next CR or LF at or after `from`, or the chunk's length. */
+function lineEnd (chunk: Uint8Array, from: number): number {
+  const lf = chunk.indexOf(LF, from)
+  const cr = chunk.indexOf(CR, from)
+  if (lf === -1) return cr === -1 ? chunk.length : cr
+  return cr === -1 || lf < cr ? lf : cr
+}
+
+function parseObject (data: Buffer): Record<string, unknown> | null {
+  try {
+    const doc: unknown = JSON.parse(data.toString('utf8'))
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc as Record<string, unknown> : null
+  } catch {
+    return null
+  }
+}
+
+function objectAt (doc: Record<string, unknown>, key: string): Record<string, unknown> | null {
+  const value = doc[key]
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : null
+}
+
+/** `{"error": {…}}` or `{"error": "…"}`: the error convention of OpenAI-compatible streams. */
+function hasErrorMember (data: Buffer): boolean {
+  const doc = parseObject(data)
+  return doc !== null && doc.error !== undefined && doc.error !== null
+}
