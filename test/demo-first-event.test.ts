@@ -61,6 +61,11 @@ test('error-event: the chat stream ends cleanly after one OpenAI-style error rec
     const sse = await client.request({ method: 'GET', path: '/sse', headers: { 'x-demo-error-event': 'overloaded_error' } })
     const record = await sse.body.text()
     assert.match(record, /^event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error","message":"demo upstream fault: overloaded_error"\}\}\n\n$/)
+
+    // Messages: the preamble (message_start, content_block_start) comes first, as from the real API.
+    const messages = await client.request({ method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json', 'x-demo-error-event': 'overloaded_error' }, body: JSON.stringify({ model: 'x', max_tokens: 10, messages: [], stream: true }) })
+    const types = [...(await messages.body.text()).matchAll(/^event: (\S+)$/gm)].map((m) => m[1])
+    assert.deepEqual(types, ['message_start', 'content_block_start', 'error'])
   } finally {
     await client.close()
   }
