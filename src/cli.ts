@@ -15,13 +15,27 @@ import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
 import { registerDoctor } from './doctor/command.ts'
 
 const DEFAULT_CONFIG = 'longhaul.yaml'
+const DEMO_LISTEN = '0.0.0.0:8080'
+const DEMO_ADMIN = '127.0.0.1:9901'
+const DEMO_UPSTREAM_PORT = 8000
 
 function printDiagnostics (err: ConfigError): void {
   for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
 }
 
-async function serve (options: { config?: string, listen?: string, admin?: string, watch?: boolean }): Promise<void> {
+// The embedded demo as a file would hold it: its in-process upstream shown where `longhaul
+// demo-upstream` listens by default, so the printed text runs as it is next to that command.
+const DEMO_NAME = '<embedded demo>'
+const printableDemo = (options: { listen?: string, admin?: string }): string =>
+  demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: `http://127.0.0.1:${DEMO_UPSTREAM_PORT}` })
+
+async function serve (options: { config?: string, listen?: string, admin?: string, watch?: boolean, printConfig?: boolean }): Promise<void> {
   const file = options.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
+  if (options.printConfig === true) {
+    if (file !== undefined) throw new CommanderError(2, 'longhaul.usage', `--print-config prints the embedded demo's config; ${file} is the config serve would run`)
+    process.stdout.write(printableDemo(options))
+    return
+  }
   let loaded: LoadedConfig
   let stopDemo: (() => Promise<void>) | undefined
   let banner: ((gateway: string, admin: string) => string) | undefined
@@ -33,7 +47,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     } else {
       const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 })
       stopDemo = () => demo.close()
-      loaded = parseConfigText(demoConfigText({ listen: options.listen ?? '0.0.0.0:8080', admin: options.admin ?? '127.0.0.1:9901', upstreamUrl: demo.url }), '<embedded demo>')
+      loaded = parseConfigText(demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: demo.url }), DEMO_NAME)
       banner = demoBanner
     }
   } catch (err) {
@@ -87,10 +101,11 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   if (options.watch === true && file !== undefined) watchConfig(gateway, file)
 }
 
-async function check (options: { config?: string, json?: boolean, explain?: string }): Promise<void> {
-  const file = options.config ?? DEFAULT_CONFIG
+async function check (options: { config?: string, json?: boolean, explain?: string, demo?: boolean }): Promise<void> {
+  if (options.demo === true && options.config !== undefined) throw new CommanderError(2, 'longhaul.usage', '--demo checks the embedded demo; leave out --config')
+  const file = options.demo === true ? DEMO_NAME : options.config ?? DEFAULT_CONFIG
   try {
-    const { config, warnings } = await loadConfigFile(file)
+    const { config, warnings } = options.demo === true ? parseConfigText(printableDemo({}), DEMO_NAME) : await loadConfigFile(file)
     if (options.json === true) {
       process.stdout.write(`${JSON.stringify({ valid: true, file, errors: [], warnings }, null, 2)}\n`)
     } else {
@@ -157,18 +172,20 @@ program.command('serve')
   .option('--watch', 'reload the config file when it changes (also through a Kubernetes ConfigMap ..data symlink swap)')
   .addOption(new Option('--listen <host:port>', 'embedded demo only: gateway address (default 0.0.0.0:8080)'))
   .addOption(new Option('--admin <host:port>', 'embedded demo only: admin address (default 127.0.0.1:9901)'))
+  .option('--print-config', 'print the embedded demo\'s config (its upstream at the address of `longhaul demo-upstream`) and exit')
   .action(serve)
 
 program.command('check')
   .description('validate a config file: exit 0 valid (warnings printed), 1 invalid')
-  .option('-c, --config <file>', 'config file', DEFAULT_CONFIG)
+  .option('-c, --config <file>', `config file (default: ${DEFAULT_CONFIG})`)
+  .option('--demo', 'check the embedded demo\'s config instead of a file')
   .option('--json', 'write a JSON report to stdout')
   .option('--explain <route>', 'print the route\'s effective timeouts and where each came from')
   .action(check)
 
 program.command('demo-upstream')
   .description('run the built-in demo upstream (slow OpenAI- and Anthropic-style answers, with fault knobs)')
-  .option('-p, --port <n>', 'port', '8000')
+  .option('-p, --port <n>', 'port', String(DEMO_UPSTREAM_PORT))
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .action(demoUpstream)
 
