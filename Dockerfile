@@ -10,14 +10,15 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # 2. The runtime: the sources (run by Node's type stripping, nothing to compile) and those
-#    dependencies, owned by root and run as the image's unprivileged `node` user.
+#    dependencies, owned by root and run as the image's unprivileged `node` user, by number
+#    (1000) so that Kubernetes' runAsNonRoot can verify it.
 FROM node:24.11.1-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
-USER node
+USER 1000:1000
 # The gateway and admin ports of the default config and the embedded demo.
 EXPOSE 8080 9901
 # No HEALTHCHECK: the admin address is the config's to choose, and Kubernetes probes /readyz and

@@ -13,6 +13,7 @@ import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
 import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
 import { registerDoctor } from './doctor/command.ts'
+import { registerRender } from './deploy/render.ts'
 
 const DEFAULT_CONFIG = 'longhaul.yaml'
 const DEMO_LISTEN = '0.0.0.0:8080'
@@ -190,6 +191,7 @@ program.command('demo-upstream')
   .action(demoUpstream)
 
 registerDoctor(program)
+registerRender(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -1,0 +1,120 @@
+// `longhaul render kubernetes --config F [--out DIR] [--lb …]`: the manifests, derived from the
+// config, for `kubectl apply`. A config a pod cannot run (loopback or port-0 listeners, an admin
+// listener the kubelet's probes cannot reach, TLS files a ConfigMap cannot carry) is refused with
+// `FILE:LINE:COL path: message`, like `check`.
+import { readFile, mkdir, writeFile } from 'node:fs/promises'
+import { join, relative, resolve } from 'node:path'
+import { LineCounter, parseDocument } from 'yaml'
+import { CommanderError, Option, type Command } from 'commander'
+import { parseConfigText } from '../config/load.ts'
+import { Locator } from '../config/locate.ts'
+import { ConfigError, formatDiagnostic, formatPath, type ConfigPath, type Diagnostic } from '../config/diagnostics.ts'
+import type { RuntimeConfig, ListenAddress } from '../config/runtime.ts'
+import { workloadManifests } from './kubernetes.ts'
+import { frontPolicy, LOAD_BALANCERS, type LoadBalancer } from './load-balancers.ts'
+import { chainFiles } from './chain.ts'
+import { manifestYaml, type Manifest } from './manifest.ts'
+
+export interface RenderOptions {
+  readonly lb?: LoadBalancer
+  readonly name: string
+  readonly image: string
+  readonly replicas: number
+}
+
+export interface Rendered {
+  readonly manifests: Manifest[]
+  /** Doctor chain files (one per route), as file name → text, for --out. */
+  readonly chains: Array<{ file: string, text: string }>
+  readonly warnings: Diagnostic[]
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]'])
+
+/** What a pod cannot run, at the offending key. */
+function podProblems (config: RuntimeConfig): Array<{ path: ConfigPath, message: string }> {
+  const problems: Array<{ path: ConfigPath, message: string }> = []
+  const bound = (a: ListenAddress, path: ConfigPath, who: string): void => {
+    if (a.port === 0) problems.push({ path, message: `port 0 picks a free port at start: a pod needs a fixed one for its ${who}` })
+    if (!WILDCARD.has(a.host)) problems.push({ path, message: `${a.host} is not reachable from outside the pod (${who}): bind 0.0.0.0:${a.port === 0 ? 'PORT' : a.port}` })
+  }
+  config.listen.forEach((l, i) => {
+    bound(l, ['listen', i, 'address'], 'Service')
+    if (l.tls !== null) problems.push({ path: ['listen', i, 'tls'], message: 'render does not mount certificate files yet: terminate TLS at the load balancer and listen on HTTP/1.1 or h2c here' })
+  })
+  bound(config.admin, ['admin', 'address'], 'readiness and liveness probes')
+  return problems
+}
+
+export function renderKubernetes (configText: string, file: string, options: RenderOptions, chainDir?: { outDir: string }): Rendered {
+  const { config, warnings: configWarnings } = parseConfigText(configText, file)
+  const lines = new LineCounter()
+  const locator = new Locator(parseDocument(configText, { lineCounter: lines }), lines)
+  const at = (severity: 'error' | 'warning', path: ConfigPath, message: string): Diagnostic =>
+    ({ severity, file, ...locator.at(path, { key: true }), path: formatPath(path), message })
+  const errors = podProblems(config).map((p) => at('error', p.path, p.message))
+  if (errors.length > 0) throw new ConfigError(errors)
+
+  const front = options.lb === undefined ? undefined : frontPolicy(options.lb, config, options.name)
+  const manifests = [
+    ...workloadManifests(config, configText, { ...options, cpus: 1, serviceAnnotations: front?.serviceAnnotations }),
+    ...(front?.manifests ?? [])
+  ]
+  const warnings = [...configWarnings, ...(front?.warnings ?? []).map((w) => at('warning', w.path, w.message))]
+  const chains = chainDir === undefined ? [] : chainFiles(config, front?.hop, { configPath: relative(join(chainDir.outDir, 'doctor'), resolve(file)) })
+  return { manifests, chains, warnings }
+}
+
+async function renderCommand (target: string, options: { config: string, out?: string, lb?: LoadBalancer, name: string, image?: string, replicas: string }): Promise<void> {
+  if (target !== 'kubernetes') throw new CommanderError(2, 'longhaul.usage', `render knows one target, kubernetes (got '${target}')`)
+  const replicas = Number(options.replicas)
+  if (!Number.isInteger(replicas) || replicas < 1) throw new CommanderError(2, 'longhaul.usage', `--replicas must be a whole number ≥ 1, got '${options.replicas}'`)
+  if (!/^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(options.name)) throw new CommanderError(2, 'longhaul.usage', `--name must be a DNS label (lower case letters, digits, -), got '${options.name}'`)
+  let text: string
+  try {
+    text = await readFile(options.config, 'utf8')
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
+    process.stderr.write(`${options.config}:1:1 cannot read config: ${reason}\n`)
+    process.exitCode = 1
+    return
+  }
+  const image = options.image ?? `longhaul:${await packageVersion()}`
+  let rendered: Rendered
+  try {
+    rendered = renderKubernetes(text, options.config, { lb: options.lb, name: options.name, image, replicas }, options.out === undefined ? undefined : { outDir: options.out })
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
+    process.exitCode = 1
+    return
+  }
+  for (const w of rendered.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`)
+  if (options.out === undefined) {
+    process.stdout.write(rendered.manifests.map(manifestYaml).join('---\n'))
+    return
+  }
+  await mkdir(join(options.out, 'doctor'), { recursive: true })
+  for (const m of rendered.manifests) await writeFile(join(options.out, m.file), manifestYaml(m))
+  for (const c of rendered.chains) await writeFile(join(options.out, 'doctor', c.file), c.text)
+  process.stderr.write(`${options.out}: ${rendered.manifests.map((m) => m.file).join(', ')}; doctor/: ${rendered.chains.map((c) => c.file).join(', ')}\n`)
+}
+
+async function packageVersion (): Promise<string> {
+  const pkg = JSON.parse(await readFile(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** Adds `render kubernetes` to longhaul's command line. */
+export function registerRender (program: Command): void {
+  program.command('render')
+    .description('write deployment manifests derived from a config: kubernetes (ConfigMap, Deployment, Service, PodDisruptionBudget, and the load balancer\'s timeout policy with --lb)')
+    .argument('<target>', 'kubernetes')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('-o, --out <dir>', 'write one file per object (and doctor/ROUTE.yaml chain files) here instead of one stream to stdout')
+    .addOption(new Option('--lb <kind>', 'the load balancer in front, whose timeouts are made to fit the routes').choices(LOAD_BALANCERS))
+    .option('--name <name>', 'name of the objects', 'longhaul')
+    .option('--image <image>', 'container image (default: longhaul:VERSION, built from the Dockerfile)')
+    .option('--replicas <n>', 'pods', '2')
+    .action(renderCommand)
+}
