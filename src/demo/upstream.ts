@@ -88,9 +88,10 @@ async function headers (x: Exchange, k: DemoKnobs): Promise<void> {
 interface Dialect {
   idPrefix: string
   /** Written right after the response headers, before the first token (not a chunk). */
-  streamStart (id: string, model: string): string
+  streamStart (id: string, model: string, promptTokens: number): string
   token (id: string, model: string, text: string): string
-  streamEnd (id: string, model: string, tokens: number): string
+  /** usage: the prompt's token count when the stream reports usage at its end (OpenAI: stream_options.include_usage). */
+  streamEnd (id: string, model: string, tokens: number, promptTokens: number, usage: boolean): string
   /** An in-band error record, as the API sends one after a 200 (error-event knob). */
   errorRecord (type: string): string
   answer (id: string, model: string, content: string, promptTokens: number, tokens: number): object
@@ -103,7 +104,7 @@ const OPENAI: Dialect = {
   idPrefix: 'chatcmpl-demo-',
   streamStart: () => '',
   token: (id, model, text) => openaiChunk(id, model, { content: text }, null),
-  streamEnd: (id, model) => `${openaiChunk(id, model, {}, 'stop')}data: [DONE]\n\n`,
+  streamEnd: (id, model, tokens, promptTokens, usage) => `${openaiChunk(id, model, {}, 'stop')}${usage ? openaiUsageChunk(id, model, promptTokens, tokens) : ''}data: [DONE]\n\n`,
   // OpenAI-compatible servers (vLLM, OpenRouter) report a failure mid-stream as `data: {"error":…}`.
   errorRecord: (type) => `data: ${JSON.stringify({ error: { message: `demo upstream fault: ${type}`, type, code: null } })}\n\n`,
   answer: (id, model, content, promptTokens, tokens) => ({
@@ -120,12 +121,17 @@ function openaiChunk (id: string, model: string, delta: object, finish: string |
   return `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: created(), model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
 }
 
+/** With stream_options.include_usage, a last chunk with no choices carries the usage. */
+function openaiUsageChunk (id: string, model: string, promptTokens: number, tokens: number): string {
+  return `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: created(), model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } })}\n\n`
+}
+
 // Anthropic Messages: named events, message_start … message_stop.
 const sseEvent = (data: { type: string } & Record<string, unknown>): string => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`
 const ANTHROPIC: Dialect = {
   idPrefix: 'msg_demo_',
-  streamStart: (id, model) =>
-    sseEvent({ type: 'message_start', message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } }) +
+  streamStart: (id, model, promptTokens) =>
+    sseEvent({ type: 'message_start', message: { id, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: promptTokens, output_tokens: 0 } } }) +
     sseEvent({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
   token: (_id, _model, text) => sseEvent({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }),
   streamEnd: (_id, _model, tokens) =>
@@ -174,11 +180,18 @@ async function llm (x: Exchange, k: DemoKnobs, dialect: Dialect): Promise<void> 
   const id = `${dialect.idPrefix}${x.id}`
   const model = 'longhaul-demo'
   const token = (i: number): string => `${WORDS[i % WORDS.length]} `
+  const messages = (body as { messages?: unknown }).messages
+  const promptTokens = Array.isArray(messages)
+    ? messages.reduce<number>((n, m) => {
+        const c = (m as { content?: unknown } | null)?.content
+        return n + (typeof c === 'string' ? c.split(/\s+/).filter(Boolean).length : 0)
+      }, 0)
+    : 0
 
   if (stream === true) {
     if (!(await x.begin(status, sseHeaders))) return
     x.res.flushHeaders()
-    const start = dialect.streamStart(id, model)
+    const start = dialect.streamStart(id, model, promptTokens)
     if (start !== '' && !(await x.write(start))) return
     if (!(await x.beforeFirstEvent(dialect.errorRecord))) return
     for (let i = 0; i < chunks; i++) {
@@ -186,7 +199,8 @@ async function llm (x: Exchange, k: DemoKnobs, dialect: Dialect): Promise<void> 
       if (!(await x.write(dialect.token(id, model, token(i))))) return
     }
     if (!(await x.checkpoint(chunks))) return
-    x.end(dialect.streamEnd(id, model, chunks))
+    const usage = (body as { stream_options?: { include_usage?: unknown } }).stream_options?.include_usage === true
+    x.end(dialect.streamEnd(id, model, chunks, promptTokens, usage))
     return
   }
 
@@ -204,13 +218,6 @@ async function llm (x: Exchange, k: DemoKnobs, dialect: Dialect): Promise<void> 
   }
   if (!(await x.sleep(chunks * interval))) return
   const content = Array.from({ length: chunks }, (_, i) => token(i)).join('').trimEnd()
-  const messages = (body as { messages?: unknown }).messages
-  const promptTokens = Array.isArray(messages)
-    ? messages.reduce<number>((n, m) => {
-        const c = (m as { content?: unknown } | null)?.content
-        return n + (typeof c === 'string' ? c.split(/\s+/).filter(Boolean).length : 0)
-      }, 0)
-    : 0
   await x.json(status, dialect.answer(id, model, content, promptTokens, chunks))
 }
 

@@ -1,6 +1,7 @@
 // The demo upstream's knobs for the time between an LLM stream's headers and its first event: a
 // model that thinks (with or without comments meanwhile), and one that fails before answering,
-// by reset or by an in-band error record in the OpenAI or the Anthropic dialect.
+// by reset or by an in-band error record in the OpenAI or the Anthropic dialect; and the usage
+// both dialects report in the stream.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client } from 'undici'
@@ -90,6 +91,24 @@ test('an instance\'s knob defaults apply to requests that name none; a bad error
     const bad = await client.request({ method: 'GET', path: '/sse', headers: { 'x-demo-error-event': 'Not A Type' } })
     assert.equal(bad.statusCode, 400)
     assert.match(await bad.body.text(), /invalid x-demo-error-event: Not A Type/)
+  } finally {
+    await client.close()
+  }
+})
+
+test('usage in the stream: OpenAI\'s last chunk with stream_options.include_usage, Anthropic\'s message_start and message_delta', async () => {
+  const client = new Client(up.url)
+  try {
+    const body = (extra: object): string => JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'three word prompt' }], stream: true, ...extra })
+    const headers = { 'content-type': 'application/json', 'x-demo-chunks': '4', 'x-demo-interval-ms': '1' }
+    const plain = await (await client.request({ method: 'POST', path: '/v1/chat/completions', headers, body: body({}) })).body.text()
+    assert.doesNotMatch(plain, /usage/)
+    const chat = await (await client.request({ method: 'POST', path: '/v1/chat/completions', headers, body: body({ stream_options: { include_usage: true } }) })).body.text()
+    const last = chat.split('\n\n').filter(Boolean).at(-2)!
+    assert.deepEqual((JSON.parse(last.replace(/^data: /, '')) as { usage: unknown, choices: unknown }).usage, { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 })
+    const messages = await (await client.request({ method: 'POST', path: '/v1/messages', headers, body: body({ max_tokens: 10 }) })).body.text()
+    assert.match(messages, /"type":"message_start".*"usage":\{"input_tokens":3,"output_tokens":0\}/)
+    assert.match(messages, /"type":"message_delta".*"usage":\{"output_tokens":4\}/)
   } finally {
     await client.close()
   }
