@@ -1,9 +1,10 @@
 // The SSE event scanner on its own: which bytes make an event (HTML standard, "Interpreting an
 // event stream"), whatever the chunk boundaries, and what it reads from an LLM stream's events:
-// usage reports and error records.
+// usage reports and error records; and the watch built on it, with a clock of its own.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SseEventScanner, type ScannerOptions, type StreamEvent } from '../src/gateway/sse-events.ts'
+import { StreamWatch, type StreamMetricsSink } from '../src/gateway/stream-watch.ts'
 
 function scan (chunks: Array<string | Buffer>, options: ScannerOptions = { usage: false, errors: false }): { events: StreamEvent[], scanner: SseEventScanner } {
   const events: StreamEvent[] = []
@@ -47,7 +48,7 @@ test('an event is dispatched only when its blank line arrives', () => {
 
 test('a byte order mark at the start of the stream is skipped', () => {
   const { events } = scan([Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('event: x\ndata: 1\n\n')])])
-  assert.deepEqual(events, [{ error: false, type: 'x' }])
+  assert.deepEqual(events, [{ answer: true, error: false, type: 'x' }])
 })
 
 test('OpenAI: the usage of the last chunk, never the null usage of the others', () => {
@@ -70,7 +71,13 @@ test('Anthropic: input from message_start, output from the last message_delta', 
     'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}',
     'event: message_stop\ndata: {"type":"message_stop"}'
   ].join('\n\n') + '\n\n'
-  for (const { scanner } of everySplit(text, { usage: true, errors: false })) assert.deepEqual(scanner.usage, { input: 25, output: 15 })
+  for (const { scanner, events } of everySplit(text, { usage: true, errors: false })) {
+    assert.deepEqual(scanner.usage, { input: 25, output: 15 })
+    // The preamble and the ping carry no answer; an error record after the preamble does end the wait.
+    assert.deepEqual(events.map((e) => e.answer), [false, true, false, true, true])
+  }
+  const failed = scan(['event: message_start\ndata: {"type":"message_start","message":{}}\n\nevent: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'], { usage: false, errors: true })
+  assert.deepEqual(failed.events.map((e) => [e.answer, e.error]), [[false, false], [true, true]])
 })
 
 test('without usage asked for, nothing is parsed; a huge event is no usage report but still an event', () => {
@@ -107,4 +114,51 @@ test('error checks can be switched off after the first event', () => {
   scanner.errors = false
   scanner.push(Buffer.from('event: error\ndata: {"error":{}}\n\n'))
   assert.deepEqual(events.map((e) => e.error), [false, false])
+})
+
+/** A metrics sink that records what it is told. */
+function recorder (): StreamMetricsSink & { seen: string[] } {
+  const seen: string[] = []
+  return {
+    seen,
+    streamFirstEvent: (route, ms) => { seen.push(`first ${route} ${ms}`) },
+    streamEventGap: (route, ms) => { seen.push(`gap ${route} ${ms}`) },
+    streamTokens: (route, usage) => { seen.push(`tokens ${route} ${usage.input} ${usage.output}`) }
+  }
+}
+
+test('a watch with metrics: time to the first answer from the headers, then each gap, then the usage once', () => {
+  let now = 1000
+  const sink = recorder()
+  const firsts: StreamEvent[] = []
+  const watch = new StreamWatch({ sse: true, route: 'chat', metrics: sink, errors: true, onFirstEvent: (e) => firsts.push(e), now: () => now })
+  now = 1200
+  watch.chunk(Buffer.from(': thinking\n\nevent: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":7}}}\n\n'))
+  assert.equal(watch.firstEventSeen, false)
+  now = 2500
+  watch.chunk(Buffer.from('event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'))
+  now = 2550
+  watch.chunk(Buffer.from('event: content_block_delta\ndata: {"type":"content_block_delta"}\n\nevent: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":2}}\n\n'))
+  watch.end()
+  watch.end()
+  assert.deepEqual(sink.seen, ['first chat 1500', 'gap chat 50', 'gap chat 0', 'tokens chat 7 2'])
+  assert.deepEqual(firsts, [{ answer: true, error: false, type: 'content_block_delta' }])
+})
+
+test('a watch without metrics stops reading after the first event; on a plain body the first byte is the first event', () => {
+  const firsts: StreamEvent[] = []
+  const watch = new StreamWatch({ sse: true, route: 'r', metrics: null, errors: true, onFirstEvent: (e) => firsts.push(e) })
+  watch.chunk(Buffer.from('data: {"error":{"type":"overloaded_error"}}\n\n'))
+  watch.chunk(Buffer.from('data: {"error":{}}\n\n'))
+  assert.deepEqual(firsts, [{ answer: true, error: true, type: '' }])
+
+  let now = 0
+  const sink = recorder()
+  const plain = new StreamWatch({ sse: false, route: 'r', metrics: sink, errors: false, now: () => now })
+  now = 30
+  plain.chunk(Buffer.from('{"id"'))
+  now = 60
+  plain.chunk(Buffer.from(':1}'))
+  plain.end()
+  assert.deepEqual(sink.seen, ['first r 30'])
 })

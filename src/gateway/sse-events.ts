@@ -8,6 +8,13 @@
 
 /** What a scanner reports for each dispatched event (one that carried data). */
 export interface StreamEvent {
+  /**
+   * It carries (part of) the answer, or an error record. Anthropic streams open with a preamble
+   * (`message_start`, `content_block_start`) sent before the model produced anything, and send
+   * `ping` events as heartbeats: those carry data but no answer, so the first-event clock and the
+   * gap metric do not count them.
+   */
+  readonly answer: boolean
   /** An error record: `event: error` (Anthropic), `event: longhaul-error`, or data `{"error":…}` (OpenAI and compatible servers). Only checked when asked. */
   readonly error: boolean
   /** The `event:` field, '' when absent (`message` for a browser). */
@@ -30,6 +37,7 @@ export interface StreamUsage {
 /** A usage report is a small JSON object: an event larger than this is no usage report. */
 const MAX_CAPTURE = 64 * 1024
 const MAX_TYPE = 64
+const NOT_AN_ANSWER = new Set(['ping', 'message_start', 'content_block_start'])
 const CR = 13
 const LF = 10
 const COLON = 58
@@ -195,7 +203,7 @@ export class SseEventScanner {
       if (this.#options.usage && data !== null && data.includes(USAGE)) this.#readUsage(data)
       const error = this.#options.errors && (type === 'error' || type === 'longhaul-error' || (data !== null && data.includes(ERROR) && hasErrorMember(data)))
       this.#reset()
-      this.#onEvent({ error, type })
+      this.#onEvent({ answer: error || !NOT_AN_ANSWER.has(type), error, type })
     } else {
       this.#reset()
     }
