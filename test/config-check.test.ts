@@ -200,7 +200,7 @@ routes:
     upstream: chat
     upstream: chat
 `)
-  assertError(r, '6:5 ', 'Map keys must be unique')
+  assertError(r, '6:5 routes[0].upstream: ', "YAML: key 'upstream' appears twice in the same map")
 })
 
 test('a YAML syntax error is reported with its position', async () => {
@@ -211,7 +211,7 @@ routes:
     upstream: chat
 `)
   // The unclosed flow map on line 2 is noticed where the next block key starts.
-  assertError(r, '3:1 ', /Flow map .* end with a \}/)
+  assertError(r, '3:1 ', /YAML: a \{ opened earlier is not closed with \}/)
 })
 
 test('a route without upstream reports the missing required key at the route', async () => {

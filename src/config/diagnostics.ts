@@ -33,10 +33,16 @@ export class ConfigError extends Error {
   readonly diagnostics: readonly Diagnostic[]
   constructor (diagnostics: readonly Diagnostic[]) {
     const errors = diagnostics.filter((d) => d.severity === 'error')
-    super(errors.map(formatDiagnostic).join('\n'))
+    super(inFileOrder(errors).map(formatDiagnostic).join('\n'))
     this.name = 'ConfigError'
-    this.diagnostics = diagnostics
+    this.diagnostics = inFileOrder(diagnostics)
   }
+}
+
+/** Sorted as a reader meets them: file by file (in the order first named), then by line and column. */
+export function inFileOrder (diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  const files = [...new Set(diagnostics.map((d) => d.file))]
+  return [...diagnostics].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.col - b.col)
 }
 
 /** Levenshtein distance, for "did you mean". */
@@ -54,12 +60,18 @@ function distance (a: string, b: string): number {
   return row[b.length]!
 }
 
-/** The closest candidate when it is close enough to be a typo, else undefined. */
+/**
+ * The closest candidate when it is close enough to be a typo, else undefined. A candidate that
+ * starts the word or that the word starts (`warning` for `warn`) counts as close.
+ */
 export function didYouMean (word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined
   let bestDistance = Infinity
+  const lower = word.toLowerCase()
   for (const candidate of candidates) {
-    const d = distance(word, candidate)
+    const c = candidate.toLowerCase()
+    const prefix = Math.min(c.length, lower.length) >= 3 && (c.startsWith(lower) || lower.startsWith(c))
+    const d = prefix ? 1 : distance(word, candidate)
     if (d < bestDistance) { best = candidate; bestDistance = d }
   }
   const tolerance = Math.max(2, Math.floor(word.length / 3))

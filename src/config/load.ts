@@ -7,7 +7,8 @@ import type { z } from 'zod'
 import { configSchema } from './schema.ts'
 import { resolveConfig } from './resolve.ts'
 import { Locator } from './locate.ts'
-import { ConfigError, didYouMean, formatPath, type ConfigPath, type Diagnostic, type Severity } from './diagnostics.ts'
+import { invalidValueMessage, yamlDiagnostics } from './messages.ts'
+import { ConfigError, didYouMean, formatPath, inFileOrder, type ConfigPath, type Diagnostic, type Severity } from './diagnostics.ts'
 import type { RuntimeConfig } from './runtime.ts'
 
 export interface LoadedConfig {
@@ -54,15 +55,10 @@ export function valueAt (root: unknown, path: ConfigPath): unknown {
 export function parseConfigText (text: string, file: string): LoadedConfig {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  const diagnostics: Diagnostic[] = []
-  for (const e of [...doc.errors, ...doc.warnings]) {
-    // With prettyErrors off, yaml leaves linePos unset: the offset in e.pos is the position.
-    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
-    diagnostics.push({ severity: doc.errors.includes(e as never) ? 'error' : 'warning', file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0]! })
-  }
+  const locator = new Locator(doc, lines)
+  const diagnostics: Diagnostic[] = yamlDiagnostics(doc, lines, text, file, locator)
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
 
-  const locator = new Locator(doc, lines)
   // DESIGN.md §11: a diagnostic points at the offending key itself (a list item has no key: at the item).
   const report = (severity: Severity, path: ConfigPath, message: string): void => {
     const { line, col } = locator.at(path, { key: true })
@@ -82,6 +78,8 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
         }
       } else if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined) {
         report('error', path, `missing required key '${String(path[path.length - 1])}'`)
+      } else if (issue.code === 'invalid_value') {
+        report('error', path, invalidValueMessage(issue, valueAt(raw, path)))
       } else {
         report('error', path, issue.message)
       }
@@ -95,7 +93,7 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
   }
   const config = resolveConfig(result.data, source, report)
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
-  return { config, warnings: diagnostics }
+  return { config, warnings: inFileOrder(diagnostics) }
 }
 
 export async function loadConfigFile (file: string): Promise<LoadedConfig> {

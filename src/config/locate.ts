@@ -40,6 +40,32 @@ export class Locator {
     return { line, col }
   }
 
+  /** The path of the deepest key or list item whose text holds this offset (for syntax errors). */
+  pathAt (offset: number): ConfigPath {
+    const path: Array<string | number> = []
+    const holds = (start: number | undefined, end: number | undefined): boolean => start !== undefined && end !== undefined && start <= offset && offset < end
+    let node: unknown = this.#doc.contents
+    for (;;) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && holds(this.#offset(p.key), this.#end(p.value) ?? this.#end(p.key)))
+        if (pair === undefined) break
+        path.push(String((pair.key as { value: unknown }).value))
+        node = pair.value
+      } else if (isSeq(node)) {
+        const index = node.items.findIndex((item) => holds(this.#offset(item), this.#end(item)))
+        if (index < 0) break
+        path.push(index)
+        node = node.items[index]
+      } else break
+    }
+    return path
+  }
+
+  #end (node: unknown): number | undefined {
+    const range = (node as Node | null | undefined)?.range
+    return range === undefined || range === null ? undefined : range[2]
+  }
+
   #offset (node: unknown): number | undefined {
     const range = (node as Node | null | undefined)?.range
     return range === undefined || range === null ? undefined : range[0]

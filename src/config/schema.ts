@@ -3,6 +3,7 @@
 // failure longhaul exists to prevent. The JSON Schema for editors is generated from this file.
 import { z } from 'zod'
 import { parseDuration, parseSize } from './units.ts'
+import { didYouMean } from './diagnostics.ts'
 
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h)$'
 const SIZE_PATTERN = '^\\d+(B|KiB|MiB|GiB)$'
@@ -55,11 +56,17 @@ const percent = z.string({ error: 'expected a percentage such as \'20%\'' })
   .transform((text) => Number(text.slice(0, -1)) / 100)
   .refine((share) => share <= 1, { error: 'a percentage is at most 100%' })
 
+const RETRY_WORDS = ['connect-failure', 'reset-before-response'] as const
+const retryOnMessage = (input: unknown): string => {
+  const hint = typeof input === 'string' ? didYouMean(input, RETRY_WORDS) : undefined
+  return `unknown retry condition ${JSON.stringify(input)}${hint === undefined ? '' : ` (did you mean '${hint}'?)`}: write connect-failure, reset-before-response or a status code such as "503"`
+}
 const retryCondition = z.union([
-  z.enum(['connect-failure', 'reset-before-response']),
+  z.enum(RETRY_WORDS),
   z.int().min(100).max(599).transform(String),
-  z.string().regex(/^[1-5]\d\d$/)
-], { error: 'retry.on takes connect-failure, reset-before-response or a status code such as "503"' })
+  // The last option is the one whose message a bad string gets.
+  z.string().regex(/^[1-5]\d\d$/, { error: (issue) => retryOnMessage(issue.input) })
+], { error: (issue) => retryOnMessage(issue.input) })
 
 /** Built-in route timeouts (provenance `default`). Route timeouts have provenance, so they carry no zod default. */
 export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000, tunnelIdle: 300_000 } as const
