@@ -8,6 +8,7 @@ import { tmpdir, totalmem, cpus } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(ROOT, 'src', 'cli.ts')
@@ -24,9 +25,12 @@ export interface Child {
 const children = new Set<Child>()
 const tempDirs = new Set<string>()
 
-function spawnChild (name: string, args: string[], nodeFlags: string[] = []): Child {
-  // process.execPath: the Node 24 that runs the bench runs the children too.
-  const proc = spawn(process.execPath, [...nodeFlags, CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+/**
+ * Any command as a child of the bench, stopped with the others whatever happens. stdout: a pipe,
+ * or a file descriptor to write to (an access log the bench must not spend its CPU reading).
+ */
+export function spawnProcess (name: string, command: string, args: string[], stdout: 'pipe' | number = 'pipe'): Child {
+  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', stdout, 'pipe'] })
   if (proc.pid === undefined) throw new Error(`could not start ${name}`)
   let err = ''
   proc.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-20_000) })
@@ -36,7 +40,19 @@ function spawnChild (name: string, args: string[], nodeFlags: string[] = []): Ch
   return child
 }
 
-function alive (proc: ChildProcess): boolean {
+function spawnChild (name: string, args: string[], nodeFlags: string[] = []): Child {
+  // process.execPath: the Node 24 that runs the bench runs the children too.
+  return spawnProcess(name, process.execPath, [...nodeFlags, CLI, ...args])
+}
+
+/** A temporary directory, removed with the children at the end. */
+export function tempDir (prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+
+export function alive (proc: ChildProcess): boolean {
   return proc.exitCode === null && proc.signalCode === null
 }
 
@@ -178,8 +194,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
     'drain: { delay: 0s, timeout: 2s }',
     ''
   ].join('\n')
-  const dir = mkdtempSync(join(tmpdir(), 'longhaul-bench-'))
-  tempDirs.add(dir)
+  const dir = tempDir('longhaul-bench-')
   const configPath = join(dir, 'longhaul.yaml')
   writeFileSync(configPath, config)
   const child = spawnChild('gateway', ['serve', '--config', configPath], opts.nodeFlags)
@@ -277,4 +292,20 @@ export function positiveInt (name: string, text: string, max = Number.MAX_SAFE_I
     process.exit(2)
   }
   return n
+}
+
+/** The command line of the proxies side-by-side.ts compares (node-floor.ts, fastify-proxy.ts). */
+export function comparedProxyOptions (): { port: number, upstream: string, bodyTimeoutMs: number } {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '0' },
+      upstream: { type: 'string' },
+      'body-timeout-ms': { type: 'string', default: '0' }
+    }
+  })
+  if (values.upstream === undefined) {
+    process.stderr.write('--upstream URL is required\n')
+    process.exit(2)
+  }
+  return { port: Number(values.port), upstream: values.upstream, bodyTimeoutMs: Number(values['body-timeout-ms']) }
 }

@@ -5,7 +5,7 @@
 //   node bench/sse-streams.ts [--streams 2000] [--per-session 100] [--events 20] [--interval-ms 1000]
 //                             [--protocols direct,http1,h2c] [--json]
 //
-// The upstream is a child process of its own (this file with --upstream): each stream sends
+// The upstream is a child process of its own (stream-upstream.ts): each stream sends
 // `--events` events `--interval-ms` apart, every event carrying the instant it was written
 // (performance.timeOrigin + now(), comparable across processes on one machine). Streams are
 // phased evenly over one interval, so the gateway carries a steady N / interval events a second
@@ -25,7 +25,6 @@ import { cpuMs, freePort, machine, percentile, rssKiB, round, runBounded, ROOT, 
 
 const { values: args } = parseArgs({
   options: {
-    upstream: { type: 'boolean', default: false },
     streams: { type: 'string', default: '2000' },
     'per-session': { type: 'string', default: '100' },
     events: { type: 'string', default: '20' },
@@ -59,7 +58,7 @@ async function stop (child: ChildProcess): Promise<void> {
 }
 
 async function startUpstream (): Promise<{ child: ChildProcess, port: number }> {
-  const child = spawnNode([join(ROOT, 'bench', 'sse-streams.ts'), '--upstream'])
+  const child = spawnNode([join(ROOT, 'bench', 'stream-upstream.ts')])
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line)))
     child.once('exit', (code) => reject(new Error(`upstream exited with ${code}`)))
@@ -240,31 +239,4 @@ async function main (): Promise<number> {
   return runs.every((r) => r.completed === r.streams) ? 0 : 1
 }
 
-// ---- the upstream (child process) ----
-function upstreamMain (): void {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://upstream.invalid')
-    const events = Number(url.searchParams.get('events') ?? 20)
-    const interval = Number(url.searchParams.get('interval') ?? 1000)
-    const startAt = Number(url.searchParams.get('start') ?? now())
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
-    res.flushHeaders()
-    let sent = 0
-    let timer: NodeJS.Timeout | undefined
-    const tick = (): void => {
-      res.write(`data: ${now().toFixed(3)}\n\n`)
-      if (++sent === events) { res.end(); return }
-      timer = setTimeout(tick, startAt + sent * interval - now())
-    }
-    timer = setTimeout(tick, Math.max(0, startAt - now()))
-    res.once('close', () => clearTimeout(timer))
-  })
-  server.keepAliveTimeout = 60_000
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address() as { port: number }
-    process.stdout.write(`${address.port}\n`)
-  })
-}
-
-if (args.upstream) upstreamMain()
-else runBounded(15 * 60_000, main)
+runBounded(15 * 60_000, main)
