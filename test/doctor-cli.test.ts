@@ -128,11 +128,11 @@ test('usage errors exit 2', async () => {
 test('--presets lists every preset with its values and sources, and says which are unconfirmed', async () => {
   const [text, json] = await Promise.all([doctor('--presets'), doctor('--presets', '--format', 'json')])
   assert.equal(text.code, 0)
-  assert.match(text.stdout, /^32 presets, \d+ values \(\d+ confirmed; UNCONFIRMED = one source, not re-read\)/)
+  assert.match(text.stdout, /^44 presets, \d+ values \(\d+ confirmed; UNCONFIRMED = one source, not re-read\)/)
   assert.match(text.stdout, /node-http-server: Node\.js http\.Server, Node 24 LTS/)
   assert.match(text.stdout, /requestTimeout +none +fetch\(\)\/XHR total \(none in the Fetch standard\) \[UNCONFIRMED\]/)
   const parsed = JSON.parse(json.stdout)
-  assert.equal(parsed.presets.length, 32)
+  assert.equal(parsed.presets.length, 44)
   assert.ok(parsed.confirmed < parsed.values)
 })
 

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
-import { duration, durationOrNone } from '../config/schema.ts'
+import { duration, durationOrNone, size } from '../config/schema.ts'
 import { Locator } from '../config/locate.ts'
 import { knownKeys, valueAt } from '../config/load.ts'
 import { ConfigError, didYouMean, formatPath, type ConfigPath, type Diagnostic } from '../config/diagnostics.ts'
@@ -15,9 +15,20 @@ const hop = z.strictObject({
   preset: z.string().optional().describe('A component from `longhaul doctor --presets`.'),
   // Keys are checked against the properties (and the preset's known pitfalls) after parsing, with positions.
   set: z.record(z.string(), durationOrNone).optional().describe('Values that override the preset: a duration, or none for unlimited.'),
+  mode: z.string().optional().describe('The preset\'s mode (gunicorn: sync, gthread, uvicorn-worker; an SDK: python, node); `--presets` lists them.'),
   config: z.string().optional().describe('preset longhaul: a longhaul config file, relative to the chain file.'),
-  route: z.string().optional().describe('preset longhaul: the route of that config the request takes.')
+  route: z.string().optional().describe('preset longhaul: the route of that config the request takes.'),
+  passThrough: z.boolean().optional().describe('A layer-4 hop: it forwards connections and keeps no pool of its own.'),
+  symptom: z.string().min(1).optional().describe('What a stream cut behind this hop looks like in front of it (for the first hop: what the client shows).')
 })
+
+const RETRY_TRIGGER = 'a status (100-599), timeout (its own limit fired) or reset (the connection broke)'
+const retryTrigger = z.union([z.int(), z.enum(['timeout', 'reset'])], { error: RETRY_TRIGGER })
+  .refine((t) => typeof t !== 'number' || (t >= 100 && t <= 599), { error: RETRY_TRIGGER })
+
+/** `1MiB/s`: a size per second. */
+const rate = z.string().regex(/^\d+(B|KiB|MiB|GiB)\/s$/, { error: (i) => `invalid rate '${String(i.input)}': write a size per second, e.g. '1MiB/s'` })
+  .transform((text) => size.parse(text.slice(0, -2)))
 
 export const chainSchema = z.strictObject({
   workload: z.strictObject({
@@ -25,7 +36,16 @@ export const chainSchema = z.strictObject({
     duration: duration.describe('How long one request lasts, end to end.'),
     streaming: z.boolean().default(false).describe('Response bytes flow during the request (false: all at the end).'),
     maxSilence: duration.optional().describe('Streaming: the longest gap between response bytes.'),
-    idleBetweenRequests: duration.optional().describe('Typical idle gap on a kept-alive connection.')
+    idleBetweenRequests: duration.optional().describe('Typical idle gap on a kept-alive connection.'),
+    firstByte: duration.optional().describe('Time from the request to the first response byte (a stream\'s first token when nothing comes before it).'),
+    upload: z.strictObject({
+      size: size.describe('Request body size.'),
+      rate: rate.describe('How fast the client sends it, e.g. 1MiB/s.')
+    }).optional().describe('A request body that takes time to arrive; its time counts in duration.'),
+    retries: z.strictObject({
+      count: z.int().min(0).max(10),
+      on: z.array(retryTrigger).min(1)
+    }).optional().describe('The client sends the request again this many times after these failures (default: its preset\'s).')
   }),
   hops: z.array(hop).min(2, { error: 'a chain needs at least two hops: a client first, the app last' }),
   deploy: z.strictObject({
@@ -126,6 +146,17 @@ function checkWorkload (spec: ChainSpec, d: ChainDiagnostics): void {
   if (w.maxSilence !== undefined && w.maxSilence > w.duration) {
     d.error(['workload', 'maxSilence'], 'maxSilence is longer than duration')
   }
+  if (w.firstByte !== undefined && w.firstByte > w.duration) {
+    d.error(['workload', 'firstByte'], 'firstByte is longer than duration')
+  }
+  if (w.upload !== undefined && uploadMs(w.upload) > w.duration) {
+    d.error(['workload', 'upload'], `the upload takes ${Math.round(uploadMs(w.upload) / 1000)}s at that rate, longer than duration`)
+  }
+}
+
+/** How long an upload takes at its rate. */
+export function uploadMs (upload: { size: number, rate: number }): number {
+  return Math.ceil(upload.size / upload.rate * 1000)
 }
 
 function checkHopNames (spec: ChainSpec, d: ChainDiagnostics): void {

@@ -1,5 +1,5 @@
 // The resolved chain the rules read, and the findings they return.
-import type { Preset } from './presets/types.ts'
+import type { Preset, Retries } from './presets/types.ts'
 import type { Property } from './properties.ts'
 
 export interface Workload {
@@ -9,9 +9,15 @@ export interface Workload {
   /** Longest gap between response bytes; for a non-streaming workload, the whole duration. */
   readonly maxSilenceMs: number
   readonly idleBetweenRequestsMs: number | null
+  /** Time from the request to the first response byte; null when not given (a stream starts at once). */
+  readonly firstByteMs: number | null
+  /** The request body's transfer, at the start of the request. */
+  readonly upload: { readonly bytes: number, readonly bytesPerSecond: number, readonly ms: number } | null
+  /** The client's own retries: the workload's, else its preset's; null: none known. */
+  readonly retries: (Retries & { readonly from: string }) | null
 }
 
-export type Origin = 'preset' | 'config' | 'set'
+export type Origin = 'preset' | 'config' | 'set' | 'file'
 
 /** One effective limit of a hop, and where it came from. */
 export interface Value {
@@ -35,6 +41,12 @@ export interface Hop {
   readonly preset: Preset | null
   /** `config:` of a longhaul hop, as written (relative to the chain file). */
   readonly config: string | null
+  /** The preset's mode in effect, when it has modes. */
+  readonly mode: string | null
+  /** A layer-4 hop (its preset's, or the chain file's `passThrough: true`). */
+  readonly passThrough: boolean
+  /** What a stream cut behind it looks like in front of it (the chain file's `symptom:`, else its preset's). */
+  readonly symptom: string | null
   readonly values: Readonly<Partial<Record<Property, Value>>>
 }
 

@@ -10,6 +10,7 @@ export const PROPERTIES = {
   serverIdleTimeout: 'keep-alive idle time it allows its clients',
   clientIdleTimeout: 'idle time it keeps pooled connections to the next hop',
   headersTimeout: 'the request head must arrive within this',
+  uploadTimeout: 'the whole request, body included, must arrive within this (a slow upload is cut)',
   connectTimeout: 'TCP (and TLS) connect to the next hop',
   heartbeat: 'interval of keep-alive bytes it injects into streams going to its client',
   drainDelay: 'after SIGTERM, keeps serving this long while load balancers take it out of rotation',

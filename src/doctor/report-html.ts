@@ -3,7 +3,8 @@
 import { fmt } from './format.ts'
 import { PROPERTY_NAMES } from './properties.ts'
 import { countsText, cutLabel, plural, type Report } from './report.ts'
-import { origin } from './report-text.ts'
+import { origin } from './symptoms.ts'
+import { workloadText } from './report-text.ts'
 import { esc, timelineSvg } from './timeline-svg.ts'
 import type { Chain, Finding } from './model.ts'
 
@@ -38,7 +39,7 @@ function idlePairs (chain: Chain, findings: readonly Finding[]): string {
   for (let s = 1; s < chain.hops.length; s++) {
     const server = chain.hops[s]!
     let c = s - 1
-    while (c > 0 && chain.hops[c]!.preset?.passthrough === true) c--
+    while (c > 0 && chain.hops[c]!.passThrough) c--
     const client = chain.hops[c]!
     const a = client.values.clientIdleTimeout?.ms
     const b = server.values.serverIdleTimeout?.ms
@@ -102,7 +103,7 @@ export function htmlReport (report: Report): string {
 <title>longhaul doctor: ${esc(w.name ?? chain.file)}</title><style>${CSS}</style></head>
 <body><main>
 <h1>longhaul doctor${w.name === null ? '' : `: ${esc(w.name)}`}</h1>
-<p class="sub">${esc(chain.hops.map((h) => h.name).join(' → '))} · ${esc(fmt(w.durationMs))} per request, ${w.streaming ? `streaming, silent for up to ${esc(fmt(w.maxSilenceMs))}` : 'the answer comes at the end'} · <code>${esc(chain.file)}</code></p>
+<p class="sub">${esc(chain.hops.map((h) => h.name).join(' → '))} · ${esc(workloadText(w))} · <code>${esc(chain.file)}</code></p>
 ${verdict(report)}
 <h2>One request, hop by hop</h2>
 ${timelineSvg(chain, findings, cut)}

@@ -3,7 +3,8 @@
 import { fmt } from './format.ts'
 import { PROPERTY_NAMES } from './properties.ts'
 import { summary, type Report } from './report.ts'
-import type { Finding, Hop, Value } from './model.ts'
+import { origin } from './symptoms.ts'
+import type { Finding, Hop, Workload } from './model.ts'
 
 const WIDTH = 100
 
@@ -39,13 +40,8 @@ function finding (f: Finding): string {
   return lines.join('\n')
 }
 
-export function origin (hop: Hop, value: Value): string {
-  const who = value.origin === 'preset' ? `preset ${hop.preset!.name}` : value.origin === 'set' ? `set (${value.source})` : `config ${hop.config}`
-  return `${who}: ${value.setting}${value.confirmed ? '' : ' (unconfirmed)'}`
-}
-
 function hopTable (hop: Hop): string {
-  const head = `${hop.name}${hop.preset === null ? '' : ` (${hop.preset.name})`}`
+  const head = `${hop.name}${hop.preset === null ? '' : ` (${hop.preset.name}${hop.mode === null ? '' : `, mode ${hop.mode}`})`}${hop.passThrough ? ' pass-through' : ''}`
   const known = PROPERTY_NAMES.filter((p) => hop.values[p] !== undefined)
   const unknown = PROPERTY_NAMES.filter((p) => hop.values[p] === undefined)
   const rows = known.map((p) => {
@@ -56,12 +52,24 @@ function hopTable (hop: Hop): string {
   return [head, ...rows].join('\n')
 }
 
+/** The workload in one line: its phases (upload, first byte, stream), idle gaps and retries. */
+export function workloadText (w: Workload): string {
+  return [
+    `${fmt(w.durationMs)} per request`,
+    w.upload !== null && `an upload of ${fmt(w.upload.ms)}`,
+    w.firstByteMs !== null && `first byte after ${fmt(w.firstByteMs)}`,
+    w.streaming ? `streaming, silent for up to ${fmt(w.maxSilenceMs)}` : 'the answer comes at the end',
+    w.idleBetweenRequestsMs !== null && `${fmt(w.idleBetweenRequestsMs)} idle between requests`,
+    w.retries !== null && `retried ${w.retries.count}× on ${w.retries.on.join(', ')} (${w.retries.from})`
+  ].filter((p): p is string => typeof p === 'string').join(', ')
+}
+
 export function textReport (report: Report): string {
   const { chain } = report
   const w = chain.workload
   const out = [
     `longhaul doctor: ${chain.file}`,
-    `workload${w.name === null ? '' : ` "${w.name}"`}: ${fmt(w.durationMs)} per request, ${w.streaming ? `streaming, silent for up to ${fmt(w.maxSilenceMs)}` : 'the answer comes at the end'}${w.idleBetweenRequestsMs === null ? '' : `, ${fmt(w.idleBetweenRequestsMs)} idle between requests`}`,
+    `workload${w.name === null ? '' : ` "${w.name}"`}: ${workloadText(w)}`,
     `chain: ${chain.hops.map((h) => h.name).join(' → ')}`,
     '',
     `${summary(report)}.`,

@@ -5,6 +5,7 @@ import { fmt, sec } from './format.ts'
 import { AUTO_IDLE_NOTE } from './longhaul.ts'
 import { SEVERITY_RANK, type Chain, type Finding, type FindingValue, type Hop, type Value, type Workload } from './model.ts'
 import type { Property } from './properties.ts'
+import type { RetryTrigger } from './presets/types.ts'
 import { clientSees, firing, hopValue, join, provenance, workloadValue } from './symptoms.ts'
 
 export type Rule = (chain: Chain) => Finding[]
@@ -20,6 +21,25 @@ const finite = (hop: Hop, property: Property): number | null => hop.values[prope
 function named (value: Value): string {
   const setting = value.setting.replace(/ = .*$/, '')
   return value.how === null ? setting : `${setting} (${value.how})`
+}
+
+/** What the client's own retries make of a failure it retries on: the same cut again, the work again. */
+function retried (chain: Chain, triggers: readonly RetryTrigger[]): string | false {
+  const r = chain.workload.retries
+  if (r === null || r.count === 0 || !triggers.some((t) => r.on.includes(t))) return false
+  const n = r.count + 1
+  return `${chain.hops[0]!.name} retries it ${r.count === 1 ? 'once' : `${r.count} times`} (${r.from}): the user waits for ${n} cuts, and the work behind is done ${n} times for nobody`
+}
+
+/** What a cut by this hop is, to a client that retries: its own timeout, a 5xx before any response byte, nothing it retries once a stream has started. */
+function cutTriggers (hop: Hop, midStream: boolean): RetryTrigger[] {
+  if (hop.index === 0) return ['timeout']
+  return midStream ? [] : [502, 503, 504]
+}
+
+/** The silence a hop's idle timer sees: a timer that also waits for the response headers sees the wait for the first byte too. */
+function silenceFor (hop: Hop, w: Workload): number {
+  return hop.preset?.streamIdleAfterHeaders === true || w.firstByteMs === null ? w.maxSilenceMs : Math.max(w.maxSilenceMs, w.firstByteMs)
 }
 
 /** Where the example silence sits on the timeline: a streaming answer pauses a fifth of the way in. */
@@ -45,10 +65,12 @@ export const idleNesting: Rule = (chain) => {
     if (b === undefined || b.ms === null) continue
     // A layer-4 hop forwards the connection: the pool that matters is the one in front of it.
     let c = s - 1
-    while (c > 0 && hops[c]!.preset?.passthrough === true) c--
+    while (c > 0 && hops[c]!.passThrough) c--
     const client = hops[c]!
     const a = client.values.clientIdleTimeout
     if (a === undefined || (a.ms !== null && a.ms < b.ms)) continue
+    // A browser sends the request again on a new connection when a reused one fails before any byte: nobody sees the race.
+    if (c === 0 && client.preset?.resendsOnStaleConnection !== undefined) continue
     const through = hops.slice(c + 1, s).map((h) => h.name)
     const quiet = w.idleBetweenRequestsMs !== null && w.idleBetweenRequestsMs < b.ms
     const reuser = c === 0 ? clientSees(chain, 'reset') : `${client.name} answers ${a.symptom ?? '502 or 503'}`
@@ -89,8 +111,9 @@ export const totalCut: Rule = (chain) => {
       values: { [`${hop.name}.${limit.property}`]: hopValue(hop, limit.property), 'workload.duration': workloadValue(w.durationMs) },
       symptom: join(
         firing(hop, limit.property) ?? (isClient ? `${hop.name} gives up by itself` : `${hop.name} answers 504 Gateway Timeout`),
-        w.streaming && !isClient && `${fmt(limit.ms)} into every stream, ${clientSees(chain, 'streamCut')}`,
-        !isClient && 'the app behind goes on working for nobody'
+        w.streaming && !isClient && `${fmt(limit.ms)} into every stream, ${clientSees(chain, 'streamCut', hop.index)}`,
+        !isClient && 'the app behind goes on working for nobody',
+        retried(chain, cutTriggers(hop, w.streaming && limit.ms > (w.firstByteMs ?? 0)))
       ),
       fix: join(
         `raise ${hop.name}'s ${named(value)} above ${fmt(w.durationMs)} (and above every hop behind it, plus 1-5 s)`,
@@ -105,14 +128,15 @@ export const totalCut: Rule = (chain) => {
 export const silenceCut: Rule = (chain) => {
   const findings: Finding[] = []
   const w = chain.workload
-  const silence = w.maxSilenceMs
   chain.hops.forEach((hop, i) => {
+    const silence = silenceFor(hop, w)
     const idle = hop.values.streamIdleTimeout
     if (idle === undefined || idle.ms === null || idle.ms > silence) return
     // Its first-byte limit covers the wait for a non-streaming answer (total-cut reports it).
     if (!w.streaming && hop.preset?.streamIdleAfterHeaders === true) return
     const behind = chain.hops.slice(i + 1)
-    if (w.streaming && behind.some((h) => { const hb = finite(h, 'heartbeat'); return hb !== null && hb < idle.ms! })) return
+    // Heartbeats flow once a response has started: they do not cover the wait for its first byte.
+    if (w.streaming && silence === w.maxSilenceMs && behind.some((h) => { const hb = finite(h, 'heartbeat'); return hb !== null && hb < idle.ms! })) return
     const tooSlow = behind.find((h) => finite(h, 'heartbeat') !== null)
     const inFront = chain.hops.slice(0, i + 1).find((h) => finite(h, 'heartbeat') !== null)
     findings.push({
@@ -121,15 +145,16 @@ export const silenceCut: Rule = (chain) => {
       hops: [hop.name],
       problem: join(
         w.streaming
-          ? `${hop.name} cuts a response that stays silent for ${fmt(idle.ms)} (${idle.setting.replace(/ = .*$/, '')}); the workload goes silent for up to ${fmt(silence)}`
+          ? `${hop.name} cuts a response that stays silent for ${fmt(idle.ms)} (${idle.setting.replace(/ = .*$/, '')}); the workload goes silent for up to ${fmt(silence)}${silence > w.maxSilenceMs ? ' before its first byte (this timer also waits for the response headers)' : ''}`
           : `${hop.name} cuts a response that stays silent for ${fmt(idle.ms)} (${idle.setting.replace(/ = .*$/, '')}); this answer comes only at the end, after ${fmt(silence)}`,
         tooSlow !== undefined && `the heartbeat of ${tooSlow.name} (every ${fmt(finite(tooSlow, 'heartbeat'))}) is not shorter than this limit`,
         inFront !== undefined && `the heartbeat of ${inFront.name} does not help: heartbeats protect only the hops between the injector and the client`
       ),
-      values: { [`${hop.name}.streamIdleTimeout`]: hopValue(hop, 'streamIdleTimeout'), [w.streaming ? 'workload.maxSilence' : 'workload.duration']: workloadValue(silence) },
+      values: { [`${hop.name}.streamIdleTimeout`]: hopValue(hop, 'streamIdleTimeout'), [!w.streaming ? 'workload.duration' : silence > w.maxSilenceMs ? 'workload.firstByte' : 'workload.maxSilence']: workloadValue(silence) },
       symptom: join(
         firing(hop, 'streamIdleTimeout') ?? `${hop.name} ends the response`,
-        w.streaming && hop.index > 0 && `mid-stream, ${clientSees(chain, 'streamCut')}`
+        w.streaming && hop.index > 0 && silence === w.maxSilenceMs && `mid-stream, ${clientSees(chain, 'streamCut', hop.index)}`,
+        retried(chain, cutTriggers(hop, w.streaming && silence === w.maxSilenceMs))
       ),
       fix: join(
         `raise ${hop.name}'s ${named(idle)} above ${fmt(silence)}`,
@@ -137,10 +162,54 @@ export const silenceCut: Rule = (chain) => {
           ? `or have a hop behind ${hop.name} send heartbeats more often than every ${fmt(idle.ms)} (an SSE comment \`: keepalive\` every ~15 s from the app, or longhaul routes[].sse.heartbeat)`
           : 'or stream: send the response headers early and the body as it is made'
       ),
-      cutAtMs: silenceStartMs(w) + idle.ms
+      cutAtMs: (silence > w.maxSilenceMs ? 0 : silenceStartMs(w)) + idle.ms
     })
   })
   return findings
+}
+
+export const firstByteCut: Rule = (chain) => {
+  const w = chain.workload
+  if (!w.streaming || w.firstByteMs === null) return []
+  const wait = w.firstByteMs
+  return chain.hops.flatMap((hop): Finding[] => {
+    const limit = finite(hop, 'firstByteTimeout')
+    if (limit === null || limit > wait) return []
+    const value = hop.values.firstByteTimeout!
+    return [{
+      rule: 'first-byte-cut',
+      severity: 'error',
+      hops: [hop.name],
+      problem: `${hop.name} gives up on a response whose first byte has not come after ${fmt(limit)} (${value.setting.replace(/ = .*$/, '')}); the stream's first byte comes after ${fmt(wait)}`,
+      values: { [`${hop.name}.firstByteTimeout`]: hopValue(hop, 'firstByteTimeout'), 'workload.firstByte': workloadValue(wait) },
+      symptom: join(firing(hop, 'firstByteTimeout') ?? (hop.index === 0 ? `${hop.name} gives up by itself` : `${hop.name} answers 504 Gateway Timeout`), 'before a single token reaches the client', retried(chain, cutTriggers(hop, false))),
+      fix: join(
+        `raise ${hop.name}'s ${named(value)} above ${fmt(wait)}`,
+        value.fixed ? 'it cannot be changed: send the response headers (and a first SSE comment) at once, so the first byte comes early' : 'or have the app send the response headers (and an SSE comment) at once, before the model\'s first token'
+      ),
+      cutAtMs: limit
+    }]
+  })
+}
+
+export const uploadCut: Rule = (chain) => {
+  const up = chain.workload.upload
+  if (up === null) return []
+  return chain.hops.flatMap((hop): Finding[] => {
+    const limit = finite(hop, 'uploadTimeout')
+    if (limit === null || limit >= up.ms) return []
+    const value = hop.values.uploadTimeout!
+    return [{
+      rule: 'upload-cut',
+      severity: 'error',
+      hops: [hop.name],
+      problem: `${hop.name} must receive the whole request within ${fmt(limit)} (${value.setting.replace(/ = .*$/, '')}); the upload takes ${fmt(up.ms)} (${Math.round(up.bytes / 1024 / 1024)} MiB at ${Math.round(up.bytesPerSecond / 1024)} KiB/s)`,
+      values: { [`${hop.name}.uploadTimeout`]: hopValue(hop, 'uploadTimeout'), 'workload.upload': workloadValue(up.ms) },
+      symptom: join(firing(hop, 'uploadTimeout') ?? `${hop.name} closes the connection while the body still arrives`, `every upload slower than ${Math.round(up.bytes / limit * 1000 / 1024)} KiB/s fails`, retried(chain, ['reset', 408])),
+      fix: `raise ${hop.name}'s ${named(value)} above ${fmt(up.ms)} (a gap limit between body chunks, such as longhaul's downstream.bodyIdleTimeout, still catches a stalled client)`,
+      cutAtMs: limit
+    }]
+  })
 }
 
 export const timeoutNesting: Rule = (chain) => {
@@ -292,6 +361,8 @@ export const RULES: Readonly<Record<string, Rule>> = {
   'total-cut': totalCut,
   'silence-cut': silenceCut,
   'timeout-nesting': timeoutNesting,
+  'first-byte-cut': firstByteCut,
+  'upload-cut': uploadCut,
   'write-timeout': writeTimeout,
   'termination-grace': terminationGrace,
   'dead-peer': deadPeer,

@@ -15,6 +15,41 @@ const JAVA_CONNECT = 'https://docs.oracle.com/en/java/javase/17/docs/api/java.ne
 const JAVA_POOL = 'OpenJDK 17 jdk.internal.net.http.ConnectionPool (javap: getIntegerNetProperty("jdk.httpclient.keepalive.timeout", 1200))'
 const CHROMIUM_POOL = 'Chromium net/socket/client_socket_pool_base.h (kUsedIdleSocketTimeout = 300, kUnusedIdleSocketTimeout = 10; older snapshot)'
 
+const OPENAI_PY = 'https://github.com/openai/openai-python/blob/main/src/openai/_constants.py (DEFAULT_TIMEOUT = httpx.Timeout(timeout=600.0, connect=5.0), DEFAULT_MAX_RETRIES = 2)'
+const ANTHROPIC_PY = 'https://github.com/anthropics/anthropic-sdk-python/blob/main/src/anthropic/_constants.py (DEFAULT_TIMEOUT = httpx.Timeout(timeout=10 * 60, connect=5.0), DEFAULT_MAX_RETRIES = 2)'
+const STAINLESS_RETRY = 'the SDKs\' _base_client.py _should_retry (x-should-retry, then 408, 409, 429 and 5xx; connection errors and timeouts) — not re-read'
+const CHROMIUM_RESEND = 'Chromium net/http/http_network_transaction.cc (HttpNetworkTransaction::HandleIOError → ShouldResendRequest: a request on a reused keep-alive socket that fails before any response byte is sent again on a new connection)'
+
+/** The official OpenAI and Anthropic SDKs (Stainless-generated): the same timeout, retries and modes. */
+function sdkPreset (name: string, vendor: string, pythonSource: string, streamCut: string): Preset {
+  return {
+    name,
+    component: `${vendor} official SDK (Python on httpx; mode node: TypeScript on fetch)`,
+    group: 'clients',
+    values: {
+      streamIdleTimeout: v(sec(600), 'timeout (httpx read: a gap between bytes, the wait for the headers included)', pythonSource, { symptom: '`APITimeoutError: Request timed out.`, after 3 attempts' }),
+      connectTimeout: v(sec(5), 'timeout connect', pythonSource, { symptom: '`APIConnectionError: Connection error.`' }),
+      clientIdleTimeout: v(sec(5), 'httpx Limits keepalive_expiry', HTTPX)
+    },
+    defaultMode: 'python',
+    modes: {
+      python: { description: 'the Python SDK: httpx with a 600 s read timeout' },
+      node: {
+        description: 'the TypeScript SDK on Node: its 600 s timeout ends at the response headers; Node\'s fetch (undici) bounds the headers and every gap at 300 s',
+        values: {
+          streamIdleTimeout: v(sec(300), 'fetch bodyTimeout (undici)', UNDICI, { confirmed: false, symptom: '`APIConnectionError` (cause `TypeError: terminated`, `UND_ERR_BODY_TIMEOUT`)', note: 'the SDK passes no dispatcher of its own: the global fetch\'s limits apply (not re-read)' }),
+          firstByteTimeout: v(sec(300), 'fetch headersTimeout (undici; the SDK\'s timeout is 600 s)', UNDICI, { confirmed: false, symptom: '`APIConnectionError` (cause `UND_ERR_HEADERS_TIMEOUT`)' }),
+          clientIdleTimeout: v(sec(4), 'fetch keepAliveTimeout (undici)', UNDICI)
+        }
+      }
+    },
+    retries: { count: 2, on: [408, 409, 429, 500, 502, 503, 504, 'timeout', 'reset'], source: STAINLESS_RETRY },
+    sees: { streamCut, reset: '`APIConnectionError: Connection error.` (retried twice first)' },
+    notes: ['Sends X-Stainless-Timeout (its timeout in seconds) and X-Stainless-Retry-Count on every request; longhaul takes X-Stainless-Timeout as the client\'s deadline.']
+  }
+}
+
+const HTTPX_CUT = '`httpx.RemoteProtocolError: peer closed connection without sending complete message body (incomplete chunked read)` while reading the stream (Python; a stream cut after its headers is not retried)'
 const PYTHON_RESET = '`ConnectionError: (\'Connection aborted.\', …)` with `Connection reset by peer` or `Broken pipe`'
 
 export const CLIENTS: readonly Preset[] = [
@@ -136,8 +171,11 @@ export const CLIENTS: readonly Preset[] = [
       requestTimeout: v(null, 'fetch()/XHR total (none in the Fetch standard)', 'https://fetch.spec.whatwg.org/ (no timeout concept; use AbortSignal.timeout())', { confirmed: false, note: 'one third-party page claims Chrome gives up after 300 s; no second source' }),
       clientIdleTimeout: v(sec(300), 'kUsedIdleSocketTimeout', CHROMIUM_POOL, { note: 'sockets never used: 10 s (kUnusedIdleSocketTimeout); read from an older snapshot' })
     },
+    resendsOnStaleConnection: CHROMIUM_RESEND,
     sees: {
       streamCut: '`net::ERR_HTTP2_PROTOCOL_ERROR 200 (OK)` (HTTP/2) or `net::ERR_INCOMPLETE_CHUNKED_ENCODING 200 (OK)` (HTTP/1.1)'
     }
-  }
+  },
+  sdkPreset('openai-sdk', 'OpenAI', OPENAI_PY, HTTPX_CUT),
+  sdkPreset('anthropic-sdk', 'Anthropic', ANTHROPIC_PY, HTTPX_CUT)
 ]

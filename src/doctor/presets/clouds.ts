@@ -14,9 +14,55 @@ const EAS = 'https://www.alibabacloud.com/help/en/pai/user-guide/dedicated-gatew
 const KNATIVE = 'https://github.com/knative/serving/blob/98e5ef90aa7033797aa0a61ef97f3ff7e49a3944'
 const KNATIVE_DEFAULTS = `${KNATIVE}/config/core/configmaps/defaults.yaml ; pkg/apis/config/defaults.go`
 
+const HEROKU = 'https://devcenter.heroku.com/articles/request-timeout (last updated 2024-05-07)'
+const VERCEL = 'https://vercel.com/docs/functions/configuring-functions/duration ; https://vercel.com/docs/functions/limitations#max-duration ("Default 300s" with fluid compute)'
+const NETLIFY = 'https://docs.netlify.com/build/functions/configuration (Default values: "Synchronous execution limit | 60 seconds | No")'
+const AZURE_LB = 'https://learn.microsoft.com/azure/load-balancer/load-balancer-tcp-idle-timeout ; https://learn.microsoft.com/azure/load-balancer/load-balancer-tcp-reset'
+
 const STREAM_CUT = 'a stream still running at that moment is cut'
 
 export const CLOUDS: readonly Preset[] = [
+  {
+    name: 'heroku-router',
+    component: 'Heroku HTTP router (Common Runtime)',
+    group: 'clouds',
+    streamIdleAfterHeaders: true,
+    values: {
+      firstByteTimeout: v(sec(30), 'router request timeout (H12)', HEROKU, { fixed: true, symptom: '503 with `at=error code=H12 desc="Request timeout"` in the router log; the dyno goes on working', note: 'counted from the moment the whole request reached the dyno: an upload does not use it up' }),
+      streamIdleTimeout: v(sec(55), 'router rolling window after the first byte (H15/H28 family)', HEROKU, { fixed: true, confirmed: false, symptom: `${STREAM_CUT}; the router logs an idle-connection error`, note: 'each byte sent starts a new 55 s window' })
+    },
+    notes: ['Neither value can be changed: a long answer must send its first byte within 30 s and a byte at least every 55 s (SSE heartbeats).']
+  },
+  {
+    name: 'vercel-functions',
+    component: 'Vercel Functions (fluid compute)',
+    group: 'clouds',
+    values: {
+      requestTimeout: v(sec(300), 'maxDuration', VERCEL, { symptom: '504 `FUNCTION_INVOCATION_TIMEOUT`; a stream still running is cut', note: 'the whole invocation, time spent streaming included', cap: { ms: sec(800), raisable: true, how: 'on Pro and Enterprise plans (Hobby: at most 300 s); the 800 s figure was not re-read' } })
+    }
+  },
+  {
+    name: 'netlify-functions',
+    component: 'Netlify Functions (synchronous, streamed or buffered)',
+    group: 'clouds',
+    values: {
+      requestTimeout: v(sec(60), 'synchronous execution limit', NETLIFY, { fixed: true, symptom: 'the function is stopped: an error response, or a streamed answer cut short', note: 'background functions get 15 minutes but answer 202 at once' })
+    },
+    other: [
+      { setting: 'edge functions response header timeout', ms: sec(40), meaning: 'an edge function must send its response headers within this', source: 'https://docs.netlify.com/edge-functions/limits/', confirmed: true }
+    ]
+  },
+  {
+    name: 'azure-load-balancer',
+    component: 'Azure Load Balancer (layer 4, Standard)',
+    group: 'clouds',
+    passThrough: true,
+    values: {
+      streamIdleTimeout: v(sec(240), 'load-balancing rule idleTimeoutInMinutes', AZURE_LB, { symptom: 'the flow is dropped without a word (a RST only with enableTcpReset): the stream hangs, then breaks', note: '4–100 minutes' }),
+      serverIdleTimeout: v(sec(240), 'load-balancing rule idleTimeoutInMinutes (flow idle)', AZURE_LB, { symptom: 'the next request on a connection idle that long is lost (a RST only with enableTcpReset)' })
+    },
+    follows: { serverIdleTimeout: 'streamIdleTimeout' }
+  },
   {
     name: 'gcp-external-alb',
     component: 'Google Cloud external Application Load Balancer (GFE); also GKE Ingress and GKE Gateway backends',
@@ -66,7 +112,7 @@ export const CLOUDS: readonly Preset[] = [
     name: 'aws-nlb',
     component: 'AWS Network Load Balancer (TCP listener)',
     group: 'clouds',
-    passthrough: true,
+    passThrough: true,
     values: {
       streamIdleTimeout: v(sec(350), 'listener tcp.idle_timeout.seconds', NLB, { symptom: 'the flow is dropped without a word; the next packet on it gets a RST', note: '60–6000 s; TLS listeners stay at 350 s' }),
       serverIdleTimeout: v(sec(350), 'listener tcp.idle_timeout.seconds (flow idle)', NLB, { symptom: 'the next request on a connection idle that long gets a RST' })
@@ -132,7 +178,8 @@ export const CLOUDS: readonly Preset[] = [
       requestTimeout: v(sec(300), 'timeoutSeconds', KNATIVE_DEFAULTS, { how: 'spec.template.spec.timeoutSeconds, or revision-timeout-seconds in config-defaults', symptom: '504 when nothing was written yet; the queue-proxy logs `error reverse proxying request`', note: 'per the queue-proxy source, not enforced after the first byte (anchors-features K2)', cap: { ms: sec(600), raisable: true, how: 'max-revision-timeout-seconds (600 s) in config-defaults' } }),
       firstByteTimeout: v(sec(300), 'responseStartTimeoutSeconds', KNATIVE_DEFAULTS, { how: 'spec.template.spec.responseStartTimeoutSeconds, or revision-response-start-timeout-seconds', symptom: '504', note: 'defaults to timeoutSeconds' }),
       streamIdleTimeout: v(null, 'idleTimeoutSeconds', KNATIVE_DEFAULTS, { how: 'spec.template.spec.idleTimeoutSeconds, or revision-idle-timeout-seconds' }),
-      drainDelay: v(sec(30), 'queue-proxy drainSleepDuration', `${KNATIVE}/pkg/queue/sharedmain/main.go (drainSleepDuration = 30s)`)
+      drainDelay: v(sec(30), 'queue-proxy drainSleepDuration', `${KNATIVE}/pkg/queue/sharedmain/main.go (drainSleepDuration = 30s)`),
+      clientIdleTimeout: v(sec(90), 'queue-proxy upstream keep-alive (Go http.Transport IdleConnTimeout)', 'reference/anchors-features.md [K4]: the queue-proxy\'s Go transport keeps idle connections to the user container and does not follow its Keep-Alive; stale connections to a Node app (5 s) give "every other request EOF/502"', { confirmed: false, symptom: '502 with `error reverse proxying request` … `EOF` in the queue-proxy log, on a connection the app closed first', note: 'the Go transport default; the queue-proxy\'s own transport settings were not re-read' })
     },
     follows: { firstByteTimeout: 'requestTimeout' },
     podGrace: { follows: 'requestTimeout', setting: 'user pod terminationGracePeriodSeconds = timeoutSeconds', source: `${KNATIVE}/pkg/reconciler/revision/resources/deploy.go (pod.TerminationGracePeriodSeconds = rev.Spec.TimeoutSeconds)` },

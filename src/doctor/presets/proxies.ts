@@ -78,7 +78,8 @@ export const PROXIES: readonly Preset[] = [
       serverIdleTimeout: v(sec(3600), 'HCM common_http_protocol_options.idle_timeout', ENVOY_FAQ),
       clientIdleTimeout: v(sec(3600), 'cluster common_http_protocol_options.idle_timeout', ENVOY_FAQ, { symptom: ENVOY_STALE, note: 'ignores the server\'s Keep-Alive: timeout= hint' }),
       connectTimeout: v(sec(5), 'cluster connect_timeout', ENVOY_FAQ, { symptom: '503 `upstream connect error or disconnect/reset before headers` … `connection timeout` (flag UF)' }),
-      headersTimeout: v(null, 'HCM request_headers_timeout', ENVOY_FAQ)
+      headersTimeout: v(null, 'HCM request_headers_timeout', ENVOY_FAQ),
+      uploadTimeout: v(null, 'HCM request_timeout', ENVOY_HCM, { symptom: 'when set: 408 before the whole request arrived', note: 'the time to receive the entire request; disabled by default' })
     },
     other: [
       { setting: 'HCM drain_timeout', ms: sec(5), meaning: 'grace between GOAWAY / Connection: close and closing, on listener drain', source: ENVOY_HCM, confirmed: true },
@@ -110,13 +111,13 @@ export const PROXIES: readonly Preset[] = [
     values: {
       writeTimeout: v(null, 'entryPoints.<name>.transport.respondingTimeouts.writeTimeout', TRAEFIK_STATIC),
       serverIdleTimeout: v(sec(180), 'respondingTimeouts.idleTimeout', TRAEFIK_STATIC),
+      uploadTimeout: v(sec(60), 'respondingTimeouts.readTimeout', TRAEFIK_STATIC, { note: 'reading the whole request, body included (since v2.11.2)' }),
       connectTimeout: v(sec(30), 'serversTransport forwardingTimeouts.dialTimeout', TRAEFIK_DYNAMIC, { symptom: '502' }),
       firstByteTimeout: v(null, 'forwardingTimeouts.responseHeaderTimeout', TRAEFIK_DYNAMIC),
       clientIdleTimeout: v(sec(90), 'forwardingTimeouts.idleConnTimeout', TRAEFIK_DYNAMIC),
       drainTimeout: v(sec(10), 'lifeCycle.graceTimeOut', TRAEFIK_STATIC)
     },
     other: [
-      { setting: 'respondingTimeouts.readTimeout', ms: sec(60), meaning: 'reading the whole request, body included (since v2.11.2): uploads longer than 60 s are cut', source: TRAEFIK_STATIC, confirmed: true },
       { setting: 'forwardingTimeouts.pingTimeout', ms: sec(15), meaning: 'HTTP/2 PING health check', source: TRAEFIK_DYNAMIC, confirmed: true }
     ],
     pitfalls: {

@@ -6,6 +6,7 @@ const NODE_HTTP = 'https://github.com/nodejs/node/blob/0012a77503d5116c03ae75e0d
 const GO_SERVER = 'https://pkg.go.dev/net/http#Server'
 const GUNICORN = 'https://github.com/benoitc/gunicorn/blob/65ac1a3a4c0aa00960968c720d6e6bd2ac32f1b9/gunicorn/config.py ; https://docs.gunicorn.org/en/stable/settings.html'
 const UVICORN = 'https://github.com/encode/uvicorn/blob/e6c7ce791fc634b6eedee40e0d0207faa8a9aefd/uvicorn/config.py ; https://www.uvicorn.org/settings/#timeouts'
+const HYPERCORN = 'https://github.com/pgjones/hypercorn/blob/main/src/hypercorn/config.py (keep_alive_timeout = 5 * SECONDS, graceful_timeout = 3 * SECONDS, read_timeout = None)'
 const TOMCAT = 'https://github.com/apache/tomcat/blob/84ac9af072d4c43ebb44ccc0ceba405ad0a84903/webapps/docs/config/http.xml ; java/org/apache/coyote/http11/Constants.java ; conf/server.xml'
 const BOOT = 'https://github.com/spring-projects/spring-boot/blob/c329ffa25dc160a90ebe5e4b006ad4cdf89d8683'
 const BOOT_TOMCAT = `${BOOT}/module/spring-boot-tomcat/src/main/java/org/springframework/boot/tomcat/autoconfigure/TomcatServerProperties.java`
@@ -15,6 +16,12 @@ const BOOT_LIFECYCLE = `${BOOT}/core/spring-boot-autoconfigure/src/main/java/org
 /** What a proxy in front sees when the app closed a kept-alive connection first. */
 const STALE_REUSE = 'the proxy in front reuses a connection the app already closed: nginx logs `upstream prematurely closed connection while reading response header from upstream` (502), an ALB answers 502, Envoy 503 `upstream connect error or disconnect/reset before headers. reset reason: connection termination`'
 
+/** The servlet async timeout applies to async requests only: a synchronous endpoint has no limit of its own. */
+const SERVLET_MODES: Preset['modes'] = {
+  sync: { description: 'a synchronous endpoint (the default for a response that comes at the end): no request limit', values: { requestTimeout: null } },
+  async: { description: 'an async request (SseEmitter, DeferredResult, StreamingResponseBody; the default for a streaming workload): the async timeout bounds it' }
+}
+
 export const SERVERS: readonly Preset[] = [
   {
     name: 'node-http-server',
@@ -23,10 +30,10 @@ export const SERVERS: readonly Preset[] = [
     values: {
       serverIdleTimeout: v(sec(5), 'server.keepAliveTimeout', 'https://nodejs.org/api/http.html#serverkeepalivetimeout (Default: 5000 in v8-v25)', { symptom: STALE_REUSE, note: 'Node 24 (5 s since v8); Node 26 raises it to 65 s (nodejs/node#62782). Since 24.6 the socket closes keepAliveTimeoutBuffer (1 s) after the advertised Keep-Alive: timeout' }),
       headersTimeout: v(sec(60), 'server.headersTimeout', NODE_HTTP, { symptom: '408 Request Timeout', note: 'min(60 s, requestTimeout); checked every connectionsCheckingInterval (30 s), so it can fire up to 30 s late' }),
-      streamIdleTimeout: v(null, 'server.timeout (socket inactivity; 0 = none since v13)', NODE_HTTP)
+      streamIdleTimeout: v(null, 'server.timeout (socket inactivity; 0 = none since v13)', NODE_HTTP),
+      uploadTimeout: v(sec(300), 'server.requestTimeout', NODE_HTTP, { symptom: '408 Request Timeout: a slow upload is cut', note: 'receiving the whole request, not the handler or the response; checked every connectionsCheckingInterval (30 s)' })
     },
     other: [
-      { setting: 'server.requestTimeout', ms: sec(300), meaning: 'receiving the whole request (slow uploads get 408), not the handler or the response: not a requestTimeout in the doctor\'s sense', source: NODE_HTTP, confirmed: true },
       { setting: 'connectionsCheckingInterval', ms: sec(30), meaning: 'granularity of headersTimeout and requestTimeout', source: NODE_HTTP, confirmed: true }
     ]
   },
@@ -37,11 +44,10 @@ export const SERVERS: readonly Preset[] = [
     values: {
       writeTimeout: v(null, 'Server.WriteTimeout', GO_SERVER, { symptom: 'the handler runs to the end, then its writes fail: the client gets an empty reply or a truncated response' }),
       serverIdleTimeout: v(null, 'Server.IdleTimeout (0 → ReadTimeout → none)', GO_SERVER),
-      headersTimeout: v(null, 'Server.ReadHeaderTimeout (0 → ReadTimeout → none)', GO_SERVER)
+      headersTimeout: v(null, 'Server.ReadHeaderTimeout (0 → ReadTimeout → none)', GO_SERVER),
+      uploadTimeout: v(null, 'Server.ReadTimeout', GO_SERVER, { symptom: 'when set: the connection is closed while the body still arrives', note: 'reading the whole request, body included' })
     },
-    other: [
-      { setting: 'Server.ReadTimeout', ms: null, meaning: 'reading the whole request, body included', source: GO_SERVER, confirmed: true }
-    ],
+
     notes: ['A limit that answers at once is http.TimeoutHandler; a request context the handler checks stops the work when nobody waits.']
   },
   {
@@ -49,9 +55,36 @@ export const SERVERS: readonly Preset[] = [
     component: 'gunicorn',
     group: 'servers',
     values: {
-      requestTimeout: v(sec(30), 'timeout (--timeout)', GUNICORN, { symptom: 'the worker is killed (`WORKER TIMEOUT` in the gunicorn log) and the proxy in front answers 502', note: 'a per-request limit for sync workers; for async workers (uvicorn.workers.UvicornWorker) a worker heartbeat. 0 disables it' }),
-      serverIdleTimeout: v(sec(2), 'keepalive (--keep-alive)', GUNICORN, { symptom: STALE_REUSE, note: 'sync workers do not keep connections alive at all' }),
+      requestTimeout: v(sec(30), 'timeout (--timeout)', GUNICORN, { symptom: 'the worker is killed (`WORKER TIMEOUT` in the gunicorn log) and the proxy in front answers 502', note: 'a per-request limit for sync workers only. 0 disables it' }),
+      serverIdleTimeout: v(sec(2), 'keepalive (--keep-alive)', GUNICORN, { symptom: STALE_REUSE }),
       drainTimeout: v(sec(30), 'graceful_timeout (--graceful-timeout)', GUNICORN, { symptom: 'in-flight requests are killed after it' })
+    },
+    defaultMode: 'sync',
+    modes: {
+      sync: {
+        description: 'worker_class sync (the default): one request per worker; --timeout bounds each request',
+        values: { serverIdleTimeout: null },
+        notes: ['Sync workers answer with Connection: close and keep no connection alive: no idle race with the proxy in front.']
+      },
+      gthread: {
+        description: 'worker_class gthread: requests run in threads; --timeout is a heartbeat of the worker, not a limit on a request',
+        values: { requestTimeout: null }
+      },
+      'uvicorn-worker': {
+        description: 'worker_class uvicorn.workers.UvicornWorker (ASGI): --timeout is a heartbeat of the worker; --keep-alive becomes uvicorn\'s timeout_keep_alive',
+        values: { requestTimeout: null }
+      }
+    },
+    notes: ['--timeout: "For the non sync workers it just means that the worker process is still communicating and is not tied to the length of time required to handle a single request" (gunicorn settings).']
+  },
+  {
+    name: 'hypercorn',
+    component: 'Hypercorn (ASGI)',
+    group: 'servers',
+    values: {
+      serverIdleTimeout: v(sec(5), 'keep_alive_timeout (--keep-alive)', HYPERCORN, { symptom: STALE_REUSE }),
+      drainTimeout: v(sec(3), 'graceful_timeout (--graceful-timeout)', HYPERCORN, { symptom: 'in-flight requests are cancelled after it' }),
+      streamIdleTimeout: v(null, 'read_timeout (--read-timeout)', HYPERCORN, { note: 'seconds to wait before timing out reads; unset: none' })
     }
   },
   {
@@ -70,8 +103,11 @@ export const SERVERS: readonly Preset[] = [
     values: {
       headersTimeout: v(sec(60), 'Connector connectionTimeout', TOMCAT, { note: 'the shipped conf/server.xml sets 20 s' }),
       serverIdleTimeout: v(sec(60), 'Connector keepAliveTimeout (= connectionTimeout)', TOMCAT, { symptom: STALE_REUSE }),
-      requestTimeout: v(sec(30), 'Connector asyncTimeout', TOMCAT, { symptom: 'the async request times out (SSE and DeferredResult)', note: 'async requests only (SSE, DeferredResult); a synchronous request has no limit' })
-    }
+      requestTimeout: v(sec(30), 'Connector asyncTimeout', TOMCAT, { symptom: 'the async request times out (SSE and DeferredResult)', note: 'async requests only (SSE, DeferredResult)' })
+    },
+    defaultMode: 'sync',
+    streamingMode: 'async',
+    modes: SERVLET_MODES
   },
   {
     name: 'spring-boot',
@@ -82,6 +118,9 @@ export const SERVERS: readonly Preset[] = [
       serverIdleTimeout: v(sec(60), 'server.tomcat.keep-alive-timeout', BOOT_TOMCAT, { symptom: STALE_REUSE }),
       requestTimeout: v(sec(30), 'spring.mvc.async.request-timeout (unset → Tomcat asyncTimeout)', BOOT_MVC, { symptom: '`AsyncRequestTimeoutException` (503 by default)', note: 'async requests only (SseEmitter, DeferredResult, StreamingResponseBody); the 503 mapping was not re-read' }),
       drainTimeout: v(sec(30), 'spring.lifecycle.timeout-per-shutdown-phase (server.shutdown=graceful)', BOOT_LIFECYCLE)
-    }
+    },
+    defaultMode: 'sync',
+    streamingMode: 'async',
+    modes: SERVLET_MODES
   }
 ]

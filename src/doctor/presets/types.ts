@@ -45,6 +45,24 @@ export interface OtherSetting {
   readonly confirmed: boolean
 }
 
+/** A behaviour the component switches between (gunicorn's worker class, sync or async endpoints, an SDK's language). */
+export interface PresetMode {
+  readonly description: string
+  /** Values that differ in this mode; null: the setting does not apply in this mode. */
+  readonly values?: Readonly<Partial<Record<Property, PresetValue | null>>>
+  readonly notes?: readonly string[]
+}
+
+/** A client's own retries: how many times it sends the request again, and after what. */
+export interface Retries {
+  readonly count: number
+  /** HTTP statuses, plus `timeout` (its own limit fired) and `reset` (the connection broke). */
+  readonly on: readonly RetryTrigger[]
+  readonly source?: string
+}
+
+export type RetryTrigger = number | 'timeout' | 'reset'
+
 /** What a client shows when the path fails it, in its own words. */
 export interface ClientView {
   /** A response cut after its headers (stream truncated or reset). */
@@ -65,7 +83,17 @@ export interface Preset {
   /** Its stream idle timer starts after the response headers (a separate first-byte limit covers the wait before). */
   readonly streamIdleAfterHeaders?: boolean
   /** A layer-4 hop: it forwards connections and keeps no pool of its own. */
-  readonly passthrough?: boolean
+  readonly passThrough?: boolean
+  /** Modes that change its values; `defaultMode` unless the hop names one (`streamingMode` for a streaming workload). */
+  readonly modes?: Readonly<Record<string, PresetMode>>
+  readonly defaultMode?: string
+  readonly streamingMode?: string
+  /** A client that sends a request again, by itself, when a reused idle connection fails before any response byte (the source). */
+  readonly resendsOnStaleConnection?: string
+  /** A client's own retries by default. */
+  readonly retries?: Retries
+  /** What a stream cut behind this hop looks like in front of it, when it hides the cut (a clean end). */
+  readonly relaysCutAs?: string
   /** Kubernetes pod grace period this platform sets from one of its limits (Knative: timeoutSeconds). */
   readonly podGrace?: { readonly follows: Property, readonly setting: string, readonly source: string }
   readonly pitfalls?: Readonly<Record<string, Pitfall>>
