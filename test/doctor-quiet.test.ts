@@ -2,25 +2,12 @@
 // among them the three that used to cry wolf: a browser in front of a proxy, gunicorn with async
 // workers, and an LLM SDK instead of a raw HTTP client. Chains are real chain files, loaded the
 // way `longhaul doctor` loads them.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadChain } from '../src/doctor/resolve.ts'
+import { chain } from './helpers/chains.ts'
 import { diagnose, RULES } from '../src/doctor/rules.ts'
 import type { Chain } from '../src/doctor/model.ts'
 
-const dirs: string[] = []
-after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))) })
-
-async function chain (text: string): Promise<Chain> {
-  const dir = await mkdtemp(join(tmpdir(), 'longhaul-doctor-'))
-  dirs.push(dir)
-  const file = join(dir, 'chain.yaml')
-  await writeFile(file, text)
-  return loadChain(file)
-}
 
 /** Every finding, as `rule hops`, so a failure shows what spoke. */
 async function findings (text: string): Promise<string[]> {

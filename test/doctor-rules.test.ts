@@ -1,24 +1,11 @@
 // Each doctor rule fires on a minimal chain and stays silent once the chain is fixed (issue 7).
 // Chains are real chain files in a temp directory, loaded the way `longhaul doctor` loads them.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadChain } from '../src/doctor/resolve.ts'
+import { chain } from './helpers/chains.ts'
 import { RULES } from '../src/doctor/rules.ts'
 import type { Chain, Finding } from '../src/doctor/model.ts'
 
-const dirs: string[] = []
-after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))) })
-
-async function chain (text: string): Promise<Chain> {
-  const dir = await mkdtemp(join(tmpdir(), 'longhaul-doctor-'))
-  dirs.push(dir)
-  const file = join(dir, 'chain.yaml')
-  await writeFile(file, text)
-  return loadChain(file)
-}
 
 function run (c: Chain, rule: string): Finding[] {
   return RULES[rule]!(c)

@@ -1,25 +1,12 @@
 // The fuller chain model of issue 14: the workload's upload, time to first byte and retries; preset
 // modes; a component's own setting names in `set:`; pass-through hops and hops that hide a cut.
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadChain } from '../src/doctor/resolve.ts'
+import { chain } from './helpers/chains.ts'
 import { diagnose, RULES } from '../src/doctor/rules.ts'
 import { ConfigError } from '../src/config/diagnostics.ts'
 import type { Chain } from '../src/doctor/model.ts'
 
-const dirs: string[] = []
-after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))) })
-
-async function chain (text: string): Promise<Chain> {
-  const dir = await mkdtemp(join(tmpdir(), 'longhaul-doctor-'))
-  dirs.push(dir)
-  const file = join(dir, 'chain.yaml')
-  await writeFile(file, text)
-  return loadChain(file)
-}
 
 async function errors (text: string): Promise<string[]> {
   try {
