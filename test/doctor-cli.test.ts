@@ -51,7 +51,7 @@ test('exit 1 and the findings, most severe first, when a finding is an error; ex
   assert.match(bad.stdout, /^gke-gateway \(gcp-external-alb\)\n {2}requestTimeout +30s +preset gcp-external-alb: backend service timeoutSec$/m)
   assert.equal(clean.code, 0, clean.stdout + clean.stderr)
   assert.match(clean.stdout, /no findings/)
-  assert.match(clean.stdout, /streamIdleTimeout +90s +config \.\/longhaul\.yaml: routes\[0\] \(chat\)\.timeouts\.streamIdle \[route\]/)
+  assert.match(clean.stdout, /streamIdleTimeout +90s +config \.\.\/longhaul\.yaml: routes\[0\] \(chat\)\.timeouts\.streamIdle \[route\]/)
 })
 
 test('--format json: findings with rule, severity, hops, values, symptom and fix', async () => {

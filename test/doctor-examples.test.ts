@@ -3,7 +3,7 @@
 // the presets are the issue's list, each value with its source.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { doctorReport, type Report } from '../src/doctor/report.ts'
@@ -14,6 +14,7 @@ import type { Finding } from '../src/doctor/model.ts'
 import { ROOT } from './helpers/gateway.ts'
 
 const CHAINS = join(ROOT, 'examples', 'chains')
+const LONGHAUL_CONFIG = join(ROOT, 'examples', 'longhaul.yaml')
 const dirs: string[] = []
 after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))) })
 
@@ -94,22 +95,23 @@ test('a longhaul hop reads its route from a real config file, relative to the ch
   // Change the real config: the doctor follows it.
   const dir = await mkdtemp(join(tmpdir(), 'longhaul-doctor-'))
   dirs.push(dir)
-  await copyFile(join(CHAINS, 'clean-chat.yaml'), join(dir, 'clean-chat.yaml'))
-  const config = await readFile(join(CHAINS, 'longhaul.yaml'), 'utf8')
+  await mkdir(join(dir, 'chains'))
+  await copyFile(join(CHAINS, 'clean-chat.yaml'), join(dir, 'chains', 'clean-chat.yaml'))
+  const config = await readFile(LONGHAUL_CONFIG, 'utf8')
   await writeFile(join(dir, 'longhaul.yaml'), config.replace('streamIdle: 90s', 'streamIdle: 30s'))
-  const changed = await doctorReport(join(dir, 'clean-chat.yaml'))
+  const changed = await doctorReport(join(dir, 'chains', 'clean-chat.yaml'))
   const [cut] = changed.findings.filter((f) => f.rule === 'silence-cut')
   assert.deepEqual(cut?.hops, ['gateway'])
-  assert.match(cut.values['gateway.streamIdleTimeout']!.from, /config \.\/longhaul\.yaml: routes\[0\] \(chat\)\.timeouts\.streamIdle \[route\]/)
+  assert.match(cut.values['gateway.streamIdleTimeout']!.from, /config \.\.\/longhaul\.yaml: routes\[0\] \(chat\)\.timeouts\.streamIdle \[route\]/)
 })
 
-test('examples/chains/longhaul.yaml is a valid longhaul config with no warnings', async () => {
-  const { warnings } = await loadConfigFile(join(CHAINS, 'longhaul.yaml'))
+test('examples/longhaul.yaml is a valid longhaul config with no warnings', async () => {
+  const { warnings } = await loadConfigFile(LONGHAUL_CONFIG)
   assert.deepEqual(warnings, [])
 })
 
 test('a longhaul config with an SSE heartbeat gives the hop its heartbeat', async () => {
-  // examples/chains/longhaul.yaml sets routes[0].sse.heartbeat: 15s; clean-chat.yaml does not set it.
+  // examples/longhaul.yaml sets routes[0].sse.heartbeat: 15s; clean-chat.yaml does not set it.
   const report = await doctorReport(join(CHAINS, 'clean-chat.yaml'))
   const gateway = report.chain.hops.find((h) => h.name === 'gateway')!
   assert.equal(gateway.values.heartbeat?.ms, 15_000)
@@ -118,10 +120,11 @@ test('a longhaul config with an SSE heartbeat gives the hop its heartbeat', asyn
   // Without it, the long silences of this workload are unprotected: the doctor says so.
   const dir = await mkdtemp(join(tmpdir(), 'longhaul-doctor-'))
   dirs.push(dir)
-  await copyFile(join(CHAINS, 'clean-chat.yaml'), join(dir, 'clean-chat.yaml'))
-  const config = await readFile(join(CHAINS, 'longhaul.yaml'), 'utf8')
+  await mkdir(join(dir, 'chains'))
+  await copyFile(join(CHAINS, 'clean-chat.yaml'), join(dir, 'chains', 'clean-chat.yaml'))
+  const config = await readFile(LONGHAUL_CONFIG, 'utf8')
   await writeFile(join(dir, 'longhaul.yaml'), config.replace(/\n {4}sse: \{ heartbeat: 15s \}[^\n]*/, ''))
-  const without = await doctorReport(join(dir, 'clean-chat.yaml'))
+  const without = await doctorReport(join(dir, 'chains', 'clean-chat.yaml'))
   assert.equal(without.chain.hops.find((h) => h.name === 'gateway')!.values.heartbeat, undefined)
   assert.ok(without.findings.some((f) => f.rule === 'dead-peer' || f.rule === 'silence-cut'), JSON.stringify(without.findings.map((f) => f.rule)))
 })

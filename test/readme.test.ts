@@ -4,7 +4,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { copyFile, mkdir } from 'node:fs/promises'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parse } from 'yaml'
 import { ROOT, runCli, startGateway, writeConfig } from './helpers/gateway.ts'
@@ -136,4 +136,20 @@ test('the "Try it" commands print what the README says, against the embedded dem
     const run = await sh(command.replaceAll('localhost:8080', listener).replaceAll('localhost:9901', admin))
     assertPrints(run.output, expected, command)
   }))
+})
+
+test('examples/chains holds only chains: `longhaul doctor examples/chains/*.yaml` reports on each', async () => {
+  const run = await sh('bin/longhaul doctor examples/chains/*.yaml', { timeoutMs: 30_000 })
+  const chains = readdirSync(join(ROOT, 'examples', 'chains')).filter((f) => f.endsWith('.yaml')).sort()
+  assert.ok(chains.length >= 6)
+  const reported = [...run.output.matchAll(/^longhaul doctor: (\S+)$/gm)].map((m) => m[1])
+  assert.deepEqual(reported, chains.map((f) => `examples/chains/${f}`), run.output.slice(0, 2000))
+  assert.equal(run.code, 1) // the stories have error findings; the clean chain alone has none
+  const clean = await sh('bin/longhaul doctor examples/chains/clean-chat.yaml examples/chains/story-1-chat-cut-at-30s.yaml --format json')
+  const reports = JSON.parse(clean.output) as Array<{ file: string, ok: boolean }>
+  assert.deepEqual(reports.map((r) => [r.file, r.ok]), [['examples/chains/clean-chat.yaml', true], ['examples/chains/story-1-chat-cut-at-30s.yaml', false]])
+  assert.equal(clean.code, 1)
+  const html = await sh('bin/longhaul doctor examples/chains/clean-chat.yaml examples/chains/story-1-chat-cut-at-30s.yaml --format html')
+  assert.equal(html.code, 2)
+  assert.match(html.output, /--format html is one page per chain/)
 })

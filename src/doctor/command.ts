@@ -1,5 +1,5 @@
-// `longhaul doctor CHAIN.yaml [--format text|json|html] [--out FILE] [--presets]` (issue 7).
-// Exit codes: 0 no finding is an error, 1 an error finding or an invalid chain file, 2 usage.
+// `longhaul doctor CHAIN.yaml… [--format text|json|html] [--out FILE] [--presets]` (issue 7).
+// Exit codes: 0 no finding is an error, 1 an error finding or an invalid chain file (in any of them), 2 usage.
 import { writeFile } from 'node:fs/promises'
 import { CommanderError, Option, type Command } from 'commander'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
@@ -20,34 +20,45 @@ async function emit (text: string, out: string | undefined): Promise<void> {
   else await writeFile(out, text)
 }
 
-async function doctor (chainFile: string | undefined, options: DoctorOptions): Promise<void> {
+async function doctor (chainFiles: string[], options: DoctorOptions): Promise<void> {
   if (options.presets === true) {
-    if (chainFile !== undefined) throw usage('--presets lists the presets; run it without a chain file')
+    if (chainFiles.length > 0) throw usage('--presets lists the presets; run it without a chain file')
     if (options.format === 'html') throw usage('--presets writes text or json')
     await emit(options.format === 'json' ? presetsJson() : presetsText(), options.out)
     return
   }
-  if (chainFile === undefined) throw usage('doctor needs a chain file (see docs/doctor.md), or --presets')
-  let report
-  try {
-    report = await doctorReport(chainFile)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
-    process.exitCode = 1
-    return
+  if (chainFiles.length === 0) throw usage('doctor needs a chain file (see docs/doctor.md), or --presets')
+  if (chainFiles.length > 1 && options.format === 'html') throw usage('--format html is one page per chain: give one chain file')
+  // Several chains: one report after the other (text), or an array of reports (json).
+  const rendered: string[] = []
+  let failed = false
+  for (const chainFile of chainFiles) {
+    let report
+    try {
+      report = await doctorReport(chainFile)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
+      failed = true
+      continue
+    }
+    const render = { text: textReport, json: jsonReport, html: htmlReport }[options.format]
+    rendered.push(render(report))
+    if (options.out !== undefined) process.stderr.write(`${options.out}: ${chainFiles.length > 1 ? `${chainFile}: ` : ''}${summary(report)}\n`)
+    if (report.counts.error > 0) failed = true
   }
-  const render = { text: textReport, json: jsonReport, html: htmlReport }[options.format]
-  await emit(render(report), options.out)
-  if (options.out !== undefined) process.stderr.write(`${options.out}: ${summary(report)}\n`)
-  process.exitCode = report.counts.error > 0 ? 1 : 0
+  if (rendered.length > 0) {
+    const many = chainFiles.length > 1
+    await emit(options.format === 'json' && many ? `[${rendered.map((r) => r.trimEnd()).join(',\n')}]\n` : rendered.join(many ? '\n' : ''), options.out)
+  }
+  process.exitCode = failed ? 1 : 0
 }
 
 /** Adds the `doctor` subcommand to longhaul's command line. */
 export function registerDoctor (program: Command): void {
   program.command('doctor')
     .description('check how the timeouts of a whole request path fit together: exit 0 when no finding is an error, 1 otherwise')
-    .argument('[chain]', 'chain file (YAML): the workload, the hops from client to app, the deployment')
+    .argument('[chains...]', 'chain files (YAML): the workload, the hops from client to app, the deployment; each gets its report')
     .addOption(new Option('-f, --format <format>', 'report format').choices(['text', 'json', 'html']).default('text'))
     .option('-o, --out <file>', 'write the report to this file instead of stdout')
     .option('--presets', 'list the presets with their values and sources')
