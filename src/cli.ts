@@ -10,12 +10,12 @@ import { GatewayLog } from './observe/log.ts'
 import { GatewayMetrics } from './observe/metrics.ts'
 import { drain } from './lifecycle/drain.ts'
 import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
+import { openFiles } from './lifecycle/open-files.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
-import { startDemoUpstream, DEMO_KNOBS } from './demo/upstream.ts'
-import { registerDoctor } from './doctor/command.ts'
-import { registerRender } from './deploy/render.ts'
 
 const DEFAULT_CONFIG = 'longhaul.yaml'
+/** Concurrent streams one process is built to hold: fewer descriptors than that earn a warning at start. */
+const STREAMS_WANTED = 10_000
 const DEMO_LISTEN = '0.0.0.0:8080'
 const DEMO_ADMIN = '127.0.0.1:9901'
 const DEMO_UPSTREAM_PORT = 8000
@@ -46,6 +46,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
       if (options.listen !== undefined || options.admin !== undefined) throw new CommanderError(2, 'longhaul.usage', '--listen and --admin apply to the embedded demo only; set listen and admin in the config file')
       loaded = await loadConfigFile(file)
     } else {
+      const { startDemoUpstream } = await import('./demo/upstream.ts')
       const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 })
       stopDemo = () => demo.close()
       loaded = parseConfigText(demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: demo.url }), DEMO_NAME)
@@ -74,6 +75,8 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     process.exit(1)
   }
   if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, gateway.adminAddress))
+  const files = await openFiles()
+  if (files !== null) log.openFiles(files.limit, files.http1Streams, STREAMS_WANTED)
 
   let stopping = false
   const stop = (signal: string): void => {
@@ -153,6 +156,7 @@ function explainRoute (route: import('./config/runtime.ts').RouteConfig): string
 async function demoUpstream (options: { port: string, host: string }): Promise<void> {
   const port = Number(options.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CommanderError(2, 'longhaul.usage', `--port must be 0-65535, got '${options.port}'`)
+  const { startDemoUpstream, DEMO_KNOBS } = await import('./demo/upstream.ts')
   const demo = await startDemoUpstream({ host: options.host, port })
   process.stderr.write(`demo upstream listening on ${demo.url}\nfault knobs (request header x-demo-NAME or query parameter NAME):\n`)
   for (const knob of DEMO_KNOBS) process.stderr.write(`  ${knob.name.padEnd(20)} ${knob.description}\n`)
@@ -190,8 +194,13 @@ program.command('demo-upstream')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .action(demoUpstream)
 
-registerDoctor(program)
-registerRender(program)
+// `serve` loads only what serving uses: the other verbs' modules (the doctor, render, the demo
+// upstream) stay out of a gateway's memory. Any other command line may need them, help included.
+if (process.argv[2] !== 'serve') {
+  const [{ registerDoctor }, { registerRender }] = await Promise.all([import('./doctor/command.ts'), import('./deploy/render.ts')])
+  registerDoctor(program)
+  registerRender(program)
+}
 
 try {
   await program.parseAsync(process.argv)

@@ -46,6 +46,12 @@ export class GatewayLog {
     this.#logger.info({ listeners, admin, config: configPath, configHash }, 'started')
   }
 
+  /** At start: the open files limit in force, and a warning when it holds fewer than `wanted` streams. */
+  openFiles (limit: number, http1Streams: number, wanted: number): void {
+    if (http1Streams >= wanted) this.#logger.info({ openFilesLimit: limit, http1Streams }, 'open files limit')
+    else this.#logger.warn({ openFilesLimit: limit, http1Streams }, `the open files limit (${limit}) holds about ${http1Streams} concurrent HTTP/1.1 streams (two descriptors each): raise its hard limit where longhaul is started (ulimit -Hn, systemd LimitNOFILE=, docker run --ulimit nofile=)`)
+  }
+
   configWarnings (warnings: readonly Diagnostic[]): void {
     for (const w of warnings) this.#logger.warn({ warning: formatDiagnostic(w) }, 'config warning')
   }
