@@ -29,8 +29,8 @@ const tempDirs = new Set<string>()
  * Any command as a child of the bench, stopped with the others whatever happens. stdout: a pipe,
  * or a file descriptor to write to (an access log the bench must not spend its CPU reading).
  */
-export function spawnProcess (name: string, command: string, args: string[], stdout: 'pipe' | number = 'pipe'): Child {
-  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', stdout, 'pipe'] })
+export function spawnProcess (name: string, command: string, args: string[], stdout: 'pipe' | number = 'pipe', env: Record<string, string> = {}): Child {
+  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, ...env } })
   if (proc.pid === undefined) throw new Error(`could not start ${name}`)
   let err = ''
   proc.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-20_000) })
@@ -40,9 +40,9 @@ export function spawnProcess (name: string, command: string, args: string[], std
   return child
 }
 
-function spawnChild (name: string, args: string[], nodeFlags: string[] = []): Child {
+function spawnChild (name: string, args: string[], nodeFlags: string[] = [], env: Record<string, string> = {}): Child {
   // process.execPath: the Node 24 that runs the bench runs the children too.
-  return spawnProcess(name, process.execPath, [...nodeFlags, CLI, ...args])
+  return spawnProcess(name, process.execPath, [...nodeFlags, CLI, ...args], 'pipe', env)
 }
 
 /** A temporary directory, removed with the children at the end. */
@@ -172,6 +172,10 @@ export interface GatewayOptions {
   maxConnectionsPerEndpoint?: number
   /** Flags for the gateway's node, e.g. --cpu-prof (the profile is written when it exits). */
   nodeFlags?: string[]
+  /** Extra environment of the gateway process, e.g. MALLOC_ARENA_MAX. */
+  env?: Record<string, string>
+  /** h2c: the listener speaks cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1. */
+  protocol?: 'h2c'
 }
 
 /** `longhaul serve --config FILE` on fixed free ports; ready once /readyz answers 200. */
@@ -179,7 +183,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
   const port = await freePort()
   const adminPort = await freePort()
   const config = [
-    `listen: [{ address: 127.0.0.1:${port} }]`,
+    `listen: [{ address: 127.0.0.1:${port}${opts.protocol === undefined ? '' : `, protocol: ${opts.protocol}`} }]`,
     `admin: { address: 127.0.0.1:${adminPort} }`,
     `log: { level: ${opts.logLevel} }`,
     'upstreams:',
@@ -197,7 +201,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
   const dir = tempDir('longhaul-bench-')
   const configPath = join(dir, 'longhaul.yaml')
   writeFileSync(configPath, config)
-  const child = spawnChild('gateway', ['serve', '--config', configPath], opts.nodeFlags)
+  const child = spawnChild('gateway', ['serve', '--config', configPath], opts.nodeFlags, opts.env)
   const lines: LogLine[] = []
   const listeners: Array<(line: LogLine) => void> = []
   createInterface({ input: child.process.stdout! }).on('line', (text) => {
