@@ -4,7 +4,8 @@
 // colon is a comment; `data` lines fill the event's data; a blank line dispatches the event, and
 // an event without a data line is never dispatched (so comments and heartbeats are no events).
 // What it keeps: the event's `event:` name (64 bytes at most) and, only when asked (usage or the
-// error check), a bounded copy of the current event's data, dropped at the event's end.
+// error check), views of the current event's data lines (no copy: the chunks are handed on
+// downstream, never rewritten), 64 KiB at most, dropped at the event's end.
 
 /** What a scanner reports for each dispatched event (one that carried data). */
 export interface StreamEvent {
@@ -38,6 +39,7 @@ export interface StreamUsage {
 const MAX_CAPTURE = 64 * 1024
 const MAX_TYPE = 64
 const NOT_AN_ANSWER = new Set(['ping', 'message_start', 'content_block_start'])
+const USAGE_EVENTS = new Set(['message_start', 'message_delta'])
 const CR = 13
 const LF = 10
 const COLON = 58
@@ -46,6 +48,8 @@ const DATA = Buffer.from('data')
 const EVENT = Buffer.from('event')
 const USAGE = Buffer.from('"usage"')
 const ERROR = Buffer.from('"error"')
+const NEWLINE = Buffer.from('\n')
+const OPEN_BRACE = 123
 
 // Where the scanner is within a line.
 const LINE_START = 0
@@ -74,7 +78,7 @@ export class SseEventScanner {
   #atStart = true
   #hasData = false
   #type = ''
-  #captured: Buffer[] = []
+  #captured: Uint8Array[] = []
   #capturedBytes = 0
   #overflow = false
 
@@ -156,24 +160,29 @@ export class SseEventScanner {
 
   /** A data line begins: the event will be dispatched; lines of one event's data join with LF. */
   #dataLine (): void {
-    if (this.#hasData && this.#capturing()) this.#append(Buffer.from([LF]))
+    if (this.#hasData && this.#capturing()) this.#append(NEWLINE)
     this.#hasData = true
   }
 
-  #capturing (): boolean { return (this.#options.usage || this.#options.errors) && !this.#overflow }
+  /**
+   * Usage comes in unnamed events (OpenAI and compatible servers) or in Anthropic's message_start
+   * and message_delta: the data of other named events (every token of an Anthropic stream) is not kept.
+   */
+  #capturing (): boolean {
+    return !this.#overflow && (this.#options.errors || (this.#options.usage && (this.#type === '' || USAGE_EVENTS.has(this.#type))))
+  }
 
   /** Keeps part of a value: the event name, or the data when usage or errors are wanted. */
   #keep (chunk: Uint8Array, from: number, to: number): void {
     if (to <= from) return
     if (this.#field === FIELD_EVENT) {
-      if (this.#type.length < MAX_TYPE) this.#type += Buffer.from(chunk.subarray(from, Math.min(to, from + MAX_TYPE))).toString('latin1')
+      if (this.#type.length < MAX_TYPE) this.#type += Buffer.from(chunk.buffer, chunk.byteOffset + from, Math.min(to - from, MAX_TYPE)).toString('latin1')
     } else if (this.#field === FIELD_DATA && this.#capturing()) {
-      // A copy: the caller's chunk goes downstream and may be reused.
-      this.#append(Buffer.from(chunk.subarray(from, to)))
+      this.#append(chunk.subarray(from, to))
     }
   }
 
-  #append (part: Buffer): void {
+  #append (part: Uint8Array): void {
     this.#capturedBytes += part.length
     if (this.#capturedBytes > MAX_CAPTURE) {
       this.#overflow = true
@@ -198,9 +207,10 @@ export class SseEventScanner {
   #dispatch (): void {
     if (this.#hasData) {
       this.events++
-      const data = this.#captured.length === 0 ? null : Buffer.concat(this.#captured)
+      const parts = this.#captured
+      const data = parts.length === 0 ? null : parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.length) : Buffer.concat(parts)
       const type = this.#type.trim()
-      if (this.#options.usage && data !== null && data.includes(USAGE)) this.#readUsage(data)
+      if (this.#options.usage && data !== null && reportsUsage(data)) this.#readUsage(data)
       const error = this.#options.errors && (type === 'error' || type === 'longhaul-error' || (data !== null && data.includes(ERROR) && hasErrorMember(data)))
       this.#reset()
       this.#onEvent({ answer: error || !NOT_AN_ANSWER.has(type), error, type })
@@ -212,7 +222,7 @@ export class SseEventScanner {
   #reset (): void {
     this.#hasData = false
     this.#type = ''
-    this.#captured = []
+    if (this.#capturedBytes > 0) this.#captured = []
     this.#capturedBytes = 0
     this.#overflow = false
   }
@@ -247,6 +257,18 @@ function lineEnd (chunk: Uint8Array, from: number): number {
   const cr = chunk.indexOf(CR, from)
   if (lf === -1) return cr === -1 ? chunk.length : cr
   return cr === -1 || lf < cr ? lf : cr
+}
+
+/** The data has a `"usage"` member that is an object (OpenAI sends `"usage":null` on every other chunk: no parse for those). */
+function reportsUsage (data: Buffer): boolean {
+  let at = data.indexOf(USAGE)
+  while (at !== -1) {
+    let i = at + USAGE.length
+    while (data[i] === SPACE || data[i] === COLON) i++
+    if (data[i] === OPEN_BRACE) return true
+    at = data.indexOf(USAGE, i)
+  }
+  return false
 }
 
 function parseObject (data: Buffer): Record<string, unknown> | null {
