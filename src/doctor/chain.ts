@@ -1,11 +1,9 @@
 // The chain file (issue 7, public format): parsed with positions and checked against its schema,
 // so every problem is `FILE:LINE:COL path: message`, as in `longhaul check`.
-import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument } from 'yaml'
 import { z } from 'zod'
 import { duration, durationOrNone, size } from '../config/schema.ts'
-import { Locator } from '../config/locate.ts'
-import { knownKeys, valueAt } from '../config/load.ts'
+import type { Locator } from '../config/locate.ts'
+import { checkSchema, parseYaml, readYamlFile } from '../config/yaml.ts'
 import { ConfigError, didYouMean, formatPath, type ConfigPath, type Diagnostic } from '../config/diagnostics.ts'
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'names use letters, digits, - _ . and start with a letter or digit' })
@@ -98,38 +96,14 @@ export interface ParsedChain {
 
 /** Reads and validates a chain file; throws ConfigError with every problem found. */
 export async function parseChainFile (file: string): Promise<ParsedChain> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message
-    throw new ConfigError([{ severity: 'error', file, line: 1, col: 1, path: '', message: `cannot read chain file: ${reason}` }])
-  }
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
-      return { severity: 'error', file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0]! }
-    }))
-  }
-  const diagnostics = new ChainDiagnostics(file, new Locator(doc, lines))
-  const raw: unknown = doc.toJS() ?? {}
-  const result = chainSchema.safeParse(raw)
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path as ConfigPath
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) diagnostics.unknown([...path, key], 'key', key, knownKeys(chainSchema, path), { key: true })
-      } else if (issue.code === 'invalid_type' && valueAt(raw, path) === undefined) {
-        diagnostics.error(path, `missing required key '${String(path[path.length - 1])}'`)
-      } else {
-        diagnostics.error(path, issue.message)
-      }
-    }
+  const text = await readYamlFile(file, 'chain file')
+  const yaml = parseYaml(text, file)
+  const diagnostics = new ChainDiagnostics(file, yaml.locator)
+  const spec = checkSchema(chainSchema, yaml.raw, (path, message, options) => diagnostics.error(path, message, options))
+  if (spec === undefined) {
     diagnostics.throwIfAny()
+    throw new Error('unreachable: a chain file that failed its schema reported no problem')
   }
-  const spec = result.data!
   checkWorkload(spec, diagnostics)
   checkHopNames(spec, diagnostics)
   return { spec, diagnostics }
