@@ -1,10 +1,26 @@
 // One request/response exchange of the demo upstream: its timers (all cleared when it ends), its
 // byte counts, the fault it applied, and the single DemoRequestEnd it produces.
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { MAX_TIMER_MS } from './knobs.ts'
 import type { DemoKnobs } from './knobs.ts'
-import type { DemoRequestEnd } from './upstream.ts'
+
+export interface DemoRequestStart {
+  id: number
+  method: string
+  path: string // the request target as received, query included
+  headers: IncomingHttpHeaders
+}
+
+export interface DemoRequestEnd extends DemoRequestStart {
+  completed: boolean // our response finished normally
+  aborted: boolean // the peer closed the connection/request before our response finished
+  bytesIn: number // request body bytes read
+  bytesOut: number // response body bytes written (raw bytes for `malformed`)
+  startedAt: number // performance.now()
+  endedAt: number // performance.now()
+  fault: string | null // the fault that acted: stall | reset | empty-reply | malformed | internal-error
+}
 
 export const MAX_JSON_BODY = 8 * 1024 * 1024
 const MALFORMED = Buffer.from('HTTP/1.1 2x0 Bogus\r\nfoo\r\n\r\n')

@@ -6,36 +6,20 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server,
 import type { AddressInfo, Socket } from 'node:net'
 import { EventEmitter } from 'node:events'
 import { parseKnobs } from './knobs.ts'
-import { Exchange, MAX_JSON_BODY } from './exchange.ts'
+import { Exchange, MAX_JSON_BODY, type DemoRequestStart, type DemoRequestEnd } from './exchange.ts'
 import type { DemoKnobs, KnobDefaults } from './knobs.ts'
 import { serveEcho } from './websocket.ts'
 import type { Duplex } from 'node:stream'
 
 export { DEMO_KNOBS, parseKnobs } from './knobs.ts'
 export type { DemoKnob, DemoKnobName, DemoKnobs, KnobDefaults } from './knobs.ts'
+export type { DemoRequestStart, DemoRequestEnd } from './exchange.ts'
 
 export interface DemoUpstreamOptions {
   host?: string // default 127.0.0.1
   port?: number // default 0 = ephemeral
   keepAliveTimeoutMs?: number // server keep-alive idle, default 5000
   knobs?: KnobDefaults // knob values for requests that name none (one faulty endpoint of a pair)
-}
-
-export interface DemoRequestStart {
-  id: number
-  method: string
-  path: string // the request target as received, query included
-  headers: IncomingHttpHeaders
-}
-
-export interface DemoRequestEnd extends DemoRequestStart {
-  completed: boolean // our response finished normally
-  aborted: boolean // the peer closed the connection/request before our response finished
-  bytesIn: number // request body bytes read
-  bytesOut: number // response body bytes written (raw bytes for `malformed`)
-  startedAt: number // performance.now()
-  endedAt: number // performance.now()
-  fault: string | null // the fault that acted: stall | reset | empty-reply | malformed | internal-error
 }
 
 export interface DemoUpstreamEvents {
