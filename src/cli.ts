@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './config/load.ts'
 import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
 import { formatDuration } from './config/units.ts'
-import { GatewayServer } from './gateway/server.ts'
+import { RunningGateway } from './lifecycle/start.ts'
 import { GatewayLog } from './observe/log.ts'
 import { GatewayMetrics } from './observe/metrics.ts'
 import { drain } from './lifecycle/drain.ts'
@@ -62,19 +62,20 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   }
   const log = new GatewayLog(loaded.config.log.level)
   log.configWarnings(loaded.warnings)
-  const gateway = new GatewayServer(loaded.config, log, new GatewayMetrics())
+  const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
+  const { gateway } = running
   try {
-    await gateway.start()
+    await running.start()
   } catch (err) {
     // A listener that could not bind (address in use, say): close what did start, say why, exit 1.
     log.error('start failed', err)
-    await gateway.close()
+    await running.close()
     await stopDemo?.()
     log.exited(1)
     await log.flush()
     process.exit(1)
   }
-  if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, gateway.adminAddress))
+  if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, running.adminAddress))
   const files = await openFiles()
   if (files !== null) log.openFiles(files.limit, files.http1Streams, STREAMS_WANTED)
 
@@ -87,7 +88,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     }
     stopping = true
     void drain(gateway, signal).then(async (cut) => {
-      await gateway.close()
+      await running.close()
       await stopDemo?.()
       // 1 when requests had to be cut: the rollout lost work, and the exit code says so.
       const code = cut === 0 ? 0 : 1

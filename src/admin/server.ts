@@ -2,8 +2,7 @@
 import http from 'node:http'
 import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
 import type { Generation } from '../gateway/generation.ts'
-
-export type GatewayState = 'starting' | 'serving' | 'draining'
+import type { GatewayState } from '../gateway/server.ts'
 
 /** What the admin endpoints read from the running gateway. */
 export interface AdminSource {

@@ -1,6 +1,9 @@
-// One function maps an upstream failure to its outcome, from error codes and the phase, never
-// from messages (STYLE.md §1.5).
+// The one failure taxonomy (STYLE.md §1.5): an upstream error, and whether the response had
+// started, map to a Failure: its kind (what the retry policy and outlier ejection decide on),
+// whether it is the keep-alive race, and the Ending the request gets if it is not retried. From
+// error codes and classes, never from messages.
 import { errors } from 'undici'
+import type { FailureKind } from '../upstream/retry.ts'
 import type { Ending } from './outcome.ts'
 
 /** The reason the gateway gives undici when it aborts an upstream request: the outcome that ended it. */
@@ -18,19 +21,66 @@ export class GatewayAbort extends Error {
   }
 }
 
+/**
+ * The reason a try is aborted when a retry replaces it (a status the policy retries): no outcome,
+ * the request goes on. Its callbacks no longer reach the request, so nothing reads it but undici.
+ */
+export class TryReplaced extends Error {
+  readonly code = 'LONGHAUL_TRY_REPLACED'
+  constructor (status: number) {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    super(`try replaced by a retry after status ${status}`)
+    Error.stackTraceLimit = limit
+  }
+}
+
+/** No connection was made: nothing reached a backend. */
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN'])
+const CONNECT_TIMEOUT = new Set(['LONGHAUL_CONNECT_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'ECONNABORTED'])
 const PROTOCOL = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_INFO'])
 
-export function classifyUpstreamError (err: Error, responseStarted: boolean): Ending {
+export interface Failure {
+  readonly kind: FailureKind
+  /** The keep-alive race: a reused connection reset before any response byte (isStaleConnection). */
+  readonly stale: boolean
+  /** The error's code (or message), for the outlier log. */
+  readonly reason: string
+  /** How the request ends if this failure is its last. */
+  readonly ending: Ending
+}
+
+export function classifyFailure (err: Error, responseStarted: boolean): Failure {
   const code = (err as { code?: string }).code ?? ''
-  if (err instanceof GatewayAbort) return err.ending
-  if (code === 'LONGHAUL_CONNECT_TIMEOUT') return { outcome: 'connect_timeout', limitMs: (err as unknown as { limitMs: number }).limitMs }
-  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { outcome: 'connect_timeout' }
-  if (UNAVAILABLE.has(code)) return { outcome: 'upstream_unavailable', detail: code }
+  const reason = code === '' ? err.message : code
+  if (err instanceof GatewayAbort) return { kind: 'other', stale: false, reason, ending: err.ending }
+  if (CONNECT_TIMEOUT.has(code)) {
+    const limitMs = (err as { limitMs?: number }).limitMs
+    return { kind: 'connect', stale: false, reason, ending: limitMs === undefined ? { outcome: 'connect_timeout' } : { outcome: 'connect_timeout', limitMs } }
+  }
+  if (UNAVAILABLE.has(code)) return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: code } }
   // undici (8.12) builds HTTPParserError's code from a reverse lookup its constants do not have, so
   // the code is undefined: the error's class says it instead.
-  if (code.startsWith('HPE_') || PROTOCOL.has(code) || err instanceof errors.HTTPParserError) return { outcome: 'upstream_protocol_error', detail: code === '' ? err.message : code }
-  if (RESET.has(code)) return { outcome: 'upstream_reset', detail: responseStarted ? 'after the response started' : 'before any response byte' }
-  return { outcome: 'upstream_reset', detail: code === '' ? err.message : code }
+  if (code.startsWith('HPE_') || PROTOCOL.has(code) || err instanceof errors.HTTPParserError) return { kind: 'other', stale: false, reason, ending: { outcome: 'upstream_protocol_error', detail: reason } }
+  if (RESET.has(code)) {
+    const detail = responseStarted ? 'after the response started' : 'before any response byte'
+    return { kind: 'reset', stale: !responseStarted && isStaleConnection(err), reason, ending: { outcome: 'upstream_reset', detail } }
+  }
+  return { kind: 'other', stale: false, reason, ending: { outcome: 'upstream_reset', detail: reason } }
+}
+
+/**
+ * A reset before any response byte on a connection that had carried an earlier response: the
+ * keep-alive race (the backend closed the idle connection as the request went out). undici's
+ * "other side closed" error carries the socket's byte counts; a write into a connection the peer
+ * already closed shows as ECONNRESET or EPIPE, which carry them only because the endpoint's
+ * connector notes them (upstream/endpoint.ts). A reset on a fresh connection read nothing: the
+ * backend took the request and failed, which is no race, and only the retry policy may retry it.
+ */
+function isStaleConnection (err: Error): boolean {
+  const code = (err as { code?: string }).code
+  if (code !== 'ECONNRESET' && code !== 'EPIPE' && code !== 'UND_ERR_SOCKET') return false
+  const socket = (err as { socket?: { bytesRead?: number } }).socket
+  return socket !== undefined && (socket.bytesRead ?? 0) > 0
 }

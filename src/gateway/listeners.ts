@@ -1,14 +1,15 @@
-// Client-facing listeners: HTTP/1.1 here, HTTP/2 (TLS + ALPN, h2c) in h2.ts, behind one
-// Listener interface for the lifecycle. Node's parser enforces the request-head limits; the
-// clientError handler turns its errors into outcomes with the gateway's error response.
+// Client-facing listeners: the Listener interface the lifecycle sees, and HTTP/1.1 here (HTTP/2,
+// TLS + ALPN and h2c, in h2.ts, which reuses the HTTP/1.1 settings for its HTTP/1.1 side).
+// Node's parser enforces the request-head limits; the clientError handler turns its errors into
+// outcomes with the gateway's error response.
 import http from 'node:http'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { DownstreamConfig, ListenAddress, ListenerConfig } from '../config/runtime.ts'
 import type { GatewayLog } from '../observe/log.ts'
-import { errorDocument, outcomeSpec, proxyStatusHeader, type Ending } from './outcome.ts'
-import { createH2Listener } from './h2.ts'
+import { errorDocument, type Ending } from './outcome.ts'
+import { writeRawErrorResponse } from './respond.ts'
 import { randomUUID } from 'node:crypto'
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
@@ -33,8 +34,7 @@ export interface Listener {
   closeAll (): void
 }
 
-export function createListener (config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
-  if (config.kind !== 'http1') return createH2Listener(config, downstream, log, handlers)
+export function createHttp1Listener (_config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
   const server = http.createServer({
     keepAlive: true,
     keepAliveInitialDelay: downstream.tcpKeepAliveMs,
@@ -112,33 +112,17 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
     return
   }
   let ending: Ending
-  let status: number
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     ending = { outcome: 'request_headers_timeout', limitMs: downstream.headersTimeoutMs }
-    status = outcomeSpec('request_headers_timeout').status
   } else if (code === 'HPE_HEADER_OVERFLOW') {
-    // RFC 6585 §5: 431 Request Header Fields Too Large; the outcome stays bad_request.
-    ending = { outcome: 'bad_request', detail: 'the request head is larger than downstream.maxHeaderSize' }
-    status = 431
+    ending = { outcome: 'bad_request', variant: 'head_too_large', detail: 'the request head is larger than downstream.maxHeaderSize' }
   } else {
     ending = { outcome: 'bad_request', detail: `the request could not be parsed (${code || err.message})` }
-    status = 400
   }
   const requestId = randomUUID()
   // A later request's head timed out at least its limit after its unseen first byte.
   const elapsedMs = openedAt !== undefined ? Math.round(performance.now() - openedAt) : ending.limitMs ?? 0
-  const document = errorDocument(ending, { route: null, upstream: null, requestId, elapsedMs })
-  const body = JSON.stringify({ error: document })
-  const proxyStatus = proxyStatusHeader(ending, elapsedMs)
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
-    'content-type: application/json\r\n' +
-    `content-length: ${Buffer.byteLength(body)}\r\n` +
-    `x-longhaul-error: ${ending.outcome}\r\n` +
-    `x-request-id: ${requestId}\r\n` +
-    (proxyStatus === null ? '' : `proxy-status: ${proxyStatus}\r\n`) +
-    'connection: close\r\n\r\n' + body
-  )
+  const status = writeRawErrorResponse(socket, ending, errorDocument(ending, { route: null, upstream: null, requestId, elapsedMs }))
   log.access({
     requestId,
     method: '',

@@ -6,6 +6,8 @@ import { formatDuration } from '../config/units.ts'
 interface OutcomeSpec {
   /** Status of a gateway-made response; for client-side endings, the status logged (499). */
   readonly status: number
+  /** A more precise status for some requests of this outcome, by the Ending's `variant`. */
+  readonly variants?: Readonly<Record<string, number>>
   /** RFC 9209 Proxy-Status error type; null when the gateway makes no error response. */
   readonly proxyStatus: string | null
   /** One human sentence; `{limit}` is replaced by the limit's value. */
@@ -18,7 +20,8 @@ interface OutcomeSpec {
 export const OUTCOMES = {
   ok: { status: 200, proxyStatus: null, message: 'finished cleanly' },
   no_route: { status: 404, proxyStatus: 'destination_not_found', message: 'no route matches this request' },
-  bad_request: { status: 400, proxyStatus: 'http_request_error', message: 'the request is malformed' },
+  // RFC 6585 §5: 431 Request Header Fields Too Large for a head over downstream.maxHeaderSize.
+  bad_request: { status: 400, proxyStatus: 'http_request_error', message: 'the request is malformed', variants: { head_too_large: 431 } },
   request_headers_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request head did not arrive within downstream.headersTimeout ({limit})', connectionClose: true },
   request_body_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request body was silent longer than downstream.bodyIdleTimeout ({limit})', connectionClose: true },
   payload_too_large: { status: 413, proxyStatus: 'http_request_error', message: 'the request body is larger than downstream.maxBodySize', connectionClose: true },
@@ -50,6 +53,14 @@ export interface Ending {
   readonly limitMs?: number | undefined
   /** A detail for the message (the parse error, the bad header), never a secret. */
   readonly detail?: string | undefined
+  /** Picks a more precise status from the outcome's `variants` (the outcome stays the same). */
+  readonly variant?: string | undefined
+}
+
+/** The status of the gateway's response for this ending. */
+export function responseStatus (ending: Ending): number {
+  const spec: OutcomeSpec = OUTCOMES[ending.outcome]
+  return (ending.variant === undefined ? undefined : spec.variants?.[ending.variant]) ?? spec.status
 }
 
 export function describe (ending: Ending): string {

@@ -1,18 +1,22 @@
-// The running gateway: listeners, the admin listener, the current configuration generation and
-// the requests in flight. Lifecycle steps (drain, reload) act through the methods here.
+// The running gateway's data plane: listeners, the current configuration generation and the
+// requests in flight. Lifecycle steps (drain, reload) act through the methods here; the admin
+// listener (the control plane) reads it from outside (lifecycle/serve.ts wires the two).
 import type http from 'node:http'
 import type { Duplex } from 'node:stream'
-import { once } from 'node:events'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import type { GatewayLog, AccessRecord } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
-import { createAdminServer, type GatewayState } from '../admin/server.ts'
-import { Exchange, type ExchangeHost } from './forward.ts'
+import { Exchange } from './forward.ts'
 import { Generation } from './generation.ts'
 import type { UpstreamObserver } from '../upstream/service.ts'
-import { createListener, listen, type Listener } from './listeners.ts'
+import { createHttp1Listener, listen, type Listener } from './listeners.ts'
+import { createH2Listener } from './h2.ts'
 import type { Ending } from './outcome.ts'
-import { isWebSocketUpgrade, Tunnel, type TunnelHost } from './tunnel.ts'
+import type { Passage, PassageHost } from './passage.ts'
+import { isWebSocketUpgrade, Tunnel } from './tunnel.ts'
+
+/** What the admin endpoints report as the gateway's state: /readyz is 200 only while serving. */
+export type GatewayState = 'starting' | 'serving' | 'draining'
 
 export interface ReloadResult {
   ok: boolean
@@ -22,24 +26,20 @@ export interface ReloadResult {
   restartRequired: string[]
 }
 
-export class GatewayServer implements ExchangeHost, TunnelHost {
+export class GatewayServer implements PassageHost {
   readonly log: GatewayLog
   readonly metrics: GatewayMetrics
   #generation: Generation
   #state: GatewayState = 'starting'
   #servers: Listener[] = []
-  #admin: http.Server | null = null
-  /** In flight, oldest first (a Set keeps insertion order). */
-  readonly #exchanges = new Set<Exchange>()
-  /** WebSocket tunnels, oldest first: in flight like requests, for the drain and /status. */
-  readonly #tunnels = new Set<Tunnel>()
+  /** Requests and WebSocket tunnels in flight, oldest first (a Set keeps insertion order). */
+  readonly #inflight = new Set<Passage>()
   #idleWaiters: Array<() => void> = []
   /** After drain.delay: new requests are refused as `draining`, responses close their connection. */
   refusing = false
   lastReload: ReloadResult | null = null
   /** Bound addresses, as HOST:PORT, in config order. */
   addresses: string[] = []
-  adminAddress = ''
 
   /** Endpoint health and queue changes, to the log and the metrics. */
   readonly #upstreamObserver: UpstreamObserver = {
@@ -67,24 +67,26 @@ export class GatewayServer implements ExchangeHost, TunnelHost {
   get config (): RuntimeConfig { return this.#generation.config }
   get generation (): Generation { return this.#generation }
   get state (): GatewayState { return this.#state }
-  get inflight (): number { return this.#exchanges.size + this.#tunnels.size }
+  get inflight (): number { return this.#inflight.size }
 
   oldestInflightMs (): number {
-    let oldest = 0
-    for (const x of this.#exchanges) { oldest = x.elapsedMs(); break }
-    for (const t of this.#tunnels) { oldest = Math.max(oldest, t.elapsedMs()); break }
-    return oldest
+    for (const p of this.#inflight) return p.elapsedMs()
+    return 0
   }
 
-  async start (): Promise<void> {
-    const config = this.config
+  /** Resolves once every upstream has its endpoints (dns:// ones resolved once, or failed). */
+  async ready (): Promise<void> {
     await this.#generation.ready()
     this.metrics.setEndpoints(this.#generation.upstreams)
-    this.#admin = createAdminServer(this)
-    this.adminAddress = await listen(this.#admin, config.admin)
+  }
+
+  /** Binds every client listener (in config order). */
+  async listen (): Promise<void> {
+    const config = this.config
     const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
     for (const address of config.listen) {
-      const listener = createListener(address, config.downstream, sink, {
+      const create = address.kind === 'http1' ? createHttp1Listener : createH2Listener
+      const listener = create(address, config.downstream, sink, {
         request: (req, res) => this.#handle(req, res),
         upgrade: (req, socket, head) => this.#tunnel(req, socket, head),
         shouldUpgrade: isWebSocketUpgrade
@@ -92,25 +94,23 @@ export class GatewayServer implements ExchangeHost, TunnelHost {
       this.#servers.push(listener)
       this.addresses.push(await listen(listener.server, address))
     }
+  }
+
+  /** Readiness turns 200. */
+  serving (): void {
     this.#state = 'serving'
-    this.log.started(this.addresses, this.adminAddress, config.source.path, config.source.hash)
   }
 
   #handle (req: http.IncomingMessage, res: http.ServerResponse): void {
     const exchange = new Exchange(this.#generation, this, req, res)
-    this.#exchanges.add(exchange)
+    this.#inflight.add(exchange)
     exchange.start()
   }
 
   #tunnel (req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const tunnel = new Tunnel(this.#generation, this, req, socket, head)
-    this.#tunnels.add(tunnel)
+    this.#inflight.add(tunnel)
     tunnel.start()
-  }
-
-  tunnelEnded (tunnel: Tunnel): void {
-    this.#tunnels.delete(tunnel)
-    this.#wakeIfIdle()
   }
 
   #wakeIfIdle (): void {
@@ -122,8 +122,8 @@ export class GatewayServer implements ExchangeHost, TunnelHost {
     this.metrics.finished(record)
   }
 
-  exchangeEnded (exchange: Exchange): void {
-    this.#exchanges.delete(exchange)
+  ended (passage: Passage): void {
+    this.#inflight.delete(passage)
     // While draining, a connection whose response just ended is idle: close it now.
     if (this.refusing) for (const s of this.#servers) s.closeIdle()
     this.#wakeIfIdle()
@@ -159,15 +159,13 @@ export class GatewayServer implements ExchangeHost, TunnelHost {
    * responses are closed, so the SSE error records are out before the process exits.
    */
   async cutAll (ending: Ending): Promise<number> {
-    const cut = [...this.#exchanges]
-    const closed = cut.map((x) => x.res.closed ? undefined : once(x.res, 'close'))
-    // Tunnels are closed too: the gateway does not parse WebSocket frames, so it cannot send a
+    // Tunnels are cut too: the gateway does not parse WebSocket frames, so it cannot send a
     // close frame without risking one inside the upstream's; the client sees the connection end.
-    const tunnels = [...this.#tunnels]
-    for (const x of cut) x.finish(ending)
-    for (const t of tunnels) t.finish(ending)
-    await Promise.all([...closed, ...tunnels.map((t) => t.closed)])
-    return cut.length + tunnels.length
+    const cut = [...this.#inflight]
+    const closed = cut.map((p) => p.whenClosed())
+    for (const p of cut) p.finish(ending)
+    await Promise.all(closed)
+    return cut.length
   }
 
   /**
@@ -219,7 +217,5 @@ export class GatewayServer implements ExchangeHost, TunnelHost {
   async close (): Promise<void> {
     for (const s of this.#servers) s.closeAll()
     await this.#generation.close()
-    await new Promise<void>((resolve) => this.#admin === null ? resolve() : this.#admin.close(() => resolve()))
-    this.#admin?.closeAllConnections()
   }
 }

@@ -9,17 +9,13 @@ import http, { type IncomingMessage, type IncomingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { RouteConfig } from '../config/runtime.ts'
-import type { Endpoint, UpstreamService } from '../upstream/service.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
 import type { AccessRecord } from '../observe/log.ts'
-import type { GatewayMetrics } from '../observe/metrics.ts'
-import { Deadline, resolveLimits } from './deadline.ts'
-import { CLIENT_DEADLINE_HEADER, downstreamResponseHeaders, protoOf, requestIdOf, upstreamRequestHeaders } from './headers.ts'
-import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
-import { classifyUpstreamError, GatewayAbort } from './classify.ts'
+import { downstreamResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.ts'
+import type { Ending } from './outcome.ts'
+import { classifyFailure, GatewayAbort } from './classify.ts'
 import { writeErrorResponse } from './respond.ts'
-import { requestFields } from './access.ts'
-import { hostOf } from './router.ts'
+import { Passage, type PassageHost } from './passage.ts'
 import type { Generation } from './generation.ts'
 
 type DispatchController = Dispatcher.DispatchController
@@ -40,36 +36,13 @@ export function isWebSocketUpgrade (req: IncomingMessage): boolean {
 /** Fields of the upstream's 101 that the gateway writes itself, or that are hop-by-hop. */
 const OWN_101_FIELDS = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'x-request-id'])
 
-export interface TunnelHost {
-  readonly metrics: GatewayMetrics
-  /** Shutting down past drain.delay: new tunnels are refused. */
-  readonly refusing: boolean
-  recordAccess (record: AccessRecord): void
-  tunnelEnded (tunnel: Tunnel): void
-}
-
-export class Tunnel implements Dispatcher.DispatchHandler {
-  readonly req: IncomingMessage
+export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
   readonly socket: Duplex
-  readonly gen: Generation
-  readonly host: TunnelHost
-  readonly startedAt = performance.now()
-  readonly requestId: string
   /** Resolves once the client's connection is closed. */
   readonly closed: Promise<void>
-  route: RouteConfig | null = null
-  upstream: UpstreamService | null = null
   endpoint: Endpoint | null = null
-  deadline: Deadline | null = null
   controller: DispatchController | null = null
-  ending: Ending | null = null
-  status = 0
   attempts = 0
-  /** Client to upstream, after the handshake. */
-  bytesIn = 0
-  /** Upstream to client: the tunnel's bytes, or the body of a refusal the upstream sent. */
-  bytesOut = 0
-  firstByteMs: number | null = null
   /** Bytes the client sent after its request head, before the tunnel existed. */
   #head: Buffer
   /** The endpoint's connection once it switched protocols. */
@@ -78,56 +51,44 @@ export class Tunnel implements Dispatcher.DispatchHandler {
   #res: http.ServerResponse | null = null
   #upstreamDone = false
 
-  constructor (gen: Generation, host: TunnelHost, req: IncomingMessage, socket: Duplex, head: Buffer) {
-    this.gen = gen
-    this.host = host
-    this.req = req
+  constructor (gen: Generation, host: PassageHost, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    super(gen, host, req)
     this.socket = socket
     this.#head = head
-    this.requestId = requestIdOf(req.headers)
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
   }
 
-  elapsedMs (): number { return Math.round(performance.now() - this.startedAt) }
+  whenClosed (): Promise<void> { return this.closed }
 
   start (): void {
-    const { req, socket, gen } = this
+    const { socket } = this
     socket.on('error', () => {}) // 'close' follows, and decides
     socket.once('close', () => { if (this.ending === null) this.finish(this.#peer === null ? { outcome: 'client_aborted' } : this.#sideClosed('client')) })
-    if (this.host.refusing) return this.finish({ outcome: 'draining' })
-    const url = req.url ?? ''
-    if (!url.startsWith('/')) return this.finish({ outcome: 'bad_request', detail: 'the request target must be a path (origin-form)' })
-    const query = url.indexOf('?')
-    const path = query === -1 ? url : url.slice(0, query)
-    const route = gen.router.match('GET', hostOf(req.headers.host), path)
-    if (route === undefined) return this.finish({ outcome: 'no_route' })
-    this.route = route
-    this.upstream = gen.upstreams.get(route.upstream)!
-    this.host.metrics.inflight(route.name, 1)
-    const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
-    if (typeof limits === 'string') return this.finish({ outcome: 'bad_request', detail: limits })
-    this.deadline = new Deadline({ ...limits, tunnelIdleMs: route.timeouts.tunnelIdle.ms }, gen.config.downstream, (ending) => this.finish(ending))
-    const endpoint = this.upstream.pick()
+    this.open({ tunnel: true }, () => this.#send())
+  }
+
+  /**
+   * The handshake goes to one endpoint. An upgrade takes its connection out of the pool (undici
+   * detaches it), so a tunnel never holds a pooled connection, and is never retried: a
+   * handshake is not replayed blindly.
+   */
+  #send (): void {
+    const { req } = this
+    const { upstream, path } = this.target!
+    const endpoint = upstream.pick()
     if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
     this.endpoint = endpoint
-    endpoint.inflight++
+    endpoint.acquire()
     this.attempts = 1
-    let upstreamPath = url
-    if (route.stripPrefix !== null && path.startsWith(route.stripPrefix)) {
-      upstreamPath = url.slice(route.stripPrefix.length)
-      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
-    }
-    // An upgrade takes its connection out of the pool (undici detaches it), so a tunnel never
-    // holds a pooled connection, and is never retried: a handshake is not replayed blindly.
     endpoint.pool.dispatch({
-      path: upstreamPath,
+      path,
       method: 'GET',
       upgrade: 'websocket',
       headers: upstreamRequestHeaders(req, {
         requestId: this.requestId,
         clientIp: req.socket.remoteAddress ?? '',
         proto: protoOf(req),
-        remainingMs: this.deadline.remainingMs()
+        remainingMs: this.deadline!.remainingMs()
       })
     }, this)
   }
@@ -145,10 +106,8 @@ export class Tunnel implements Dispatcher.DispatchHandler {
       return
     }
     this.#peer = peer
-    this.status = statusCode
-    this.firstByteMs = this.elapsedMs()
-    this.host.metrics.firstByte(this.route!.name, this.firstByteMs)
-    this.upstream!.succeeded(this.endpoint!)
+    this.firstByte(statusCode)
+    this.target!.upstream.succeeded(this.endpoint!)
     this.deadline!.tunnelOpened()
     peer.on('error', () => {})
     const head = [`HTTP/1.1 101 ${http.STATUS_CODES[101]}`]
@@ -199,25 +158,14 @@ export class Tunnel implements Dispatcher.DispatchHandler {
     this.status = statusCode
     this.firstByteMs = this.elapsedMs()
     this.deadline!.responseStarted()
-    if (statusCode >= 500) this.upstream!.failed(this.endpoint!, `status ${statusCode}`)
+    if (statusCode >= 500) this.target!.upstream.failed(this.endpoint!, `status ${statusCode}`)
     const res = this.#response()
     res.writeHead(statusCode, downstreamResponseHeaders(headers, this.requestId))
   }
 
   onResponseData (controller: DispatchController, chunk: Buffer): void {
     if (this.ending !== null) return
-    this.deadline!.touch()
-    this.bytesOut += chunk.length
-    const res = this.#res!
-    if (!res.write(chunk)) {
-      controller.pause()
-      this.deadline!.sendBlocked()
-      res.once('drain', () => {
-        if (this.ending !== null) return
-        this.deadline!.sendDrained()
-        controller.resume()
-      })
-    }
+    this.relay(this.#res!, controller, chunk)
   }
 
   onResponseEnd (): void {
@@ -229,9 +177,9 @@ export class Tunnel implements Dispatcher.DispatchHandler {
   onResponseError (_controller: DispatchController | null, err: Error): void {
     if (this.ending !== null) return
     this.#upstreamDone = true
-    const ending = classifyUpstreamError(err, this.status !== 0)
-    if (this.status === 0 && ending.outcome !== 'connect_timeout' && this.endpoint !== null) this.upstream!.failed(this.endpoint, (err as { code?: string }).code ?? err.message)
-    this.finish(ending)
+    const failure = classifyFailure(err, this.status !== 0)
+    if (this.status === 0 && failure.kind !== 'other' && this.endpoint !== null) this.target!.upstream.failed(this.endpoint, failure.reason)
+    this.finish(failure.ending)
   }
 
   /**
@@ -250,13 +198,12 @@ export class Tunnel implements Dispatcher.DispatchHandler {
     return res
   }
 
-  /** Ends the tunnel once, with its outcome: abort or close the upstream side, answer or cut, log. */
-  finish (ending: Ending): void {
-    if (this.ending !== null) return
-    this.ending = ending
-    this.deadline?.stop()
-    if (this.endpoint !== null) this.endpoint.inflight--
+  protected stopUpstream (ending: Ending): void {
+    this.endpoint?.release()
     if (!this.#upstreamDone && this.controller !== null) this.controller.abort(new GatewayAbort(ending))
+  }
+
+  protected respond (ending: Ending): void {
     const outcome = ending.outcome
     const peer = this.#peer
     if (peer !== null) {
@@ -275,34 +222,11 @@ export class Tunnel implements Dispatcher.DispatchHandler {
     } else if (outcome === 'client_aborted') {
       this.socket.destroy()
     } else {
-      this.status = outcomeSpec(outcome).status
-      writeErrorResponse(this.#response(), ending, errorDocument(ending, {
-        route: this.route?.name ?? null,
-        upstream: this.upstream?.name ?? null,
-        requestId: this.requestId,
-        elapsedMs: this.elapsedMs()
-      }))
+      this.status = writeErrorResponse(this.#response(), ending, this.errorDocument(ending))
     }
-    if (this.status === 0) this.status = outcomeSpec(outcome).status
-    this.host.recordAccess({
-      requestId: this.requestId,
-      ...requestFields(this.req),
-      route: this.route?.name ?? null,
-      upstream: this.upstream?.name ?? null,
-      endpoint: this.endpoint?.url ?? null,
-      status: this.status,
-      outcome,
-      attempts: this.attempts,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      durationMs: this.elapsedMs(),
-      firstByteMs: this.firstByteMs,
-      ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
-      upgrade: 'websocket'
-    })
-    if (this.route !== null) this.host.metrics.inflight(this.route.name, -1)
-    this.host.tunnelEnded(this)
   }
+
+  protected override accessExtra (): Partial<AccessRecord> { return { upgrade: 'websocket' } }
 }
 
 /** FIN after what is queued, then the socket is released; a peer that does not read is cut. */

@@ -2,7 +2,7 @@
 
 export interface Balanced {
   /** Requests in flight on this endpoint, kept by the caller. */
-  inflight: number
+  readonly inflight: number
 }
 
 export interface Balancer<E extends Balanced> {

@@ -1,7 +1,7 @@
 // Active health checks: GET a path on every endpoint each interval; thresholds of passes and
 // failures in a row move an endpoint in and out of rotation.
 import type { UpstreamConfig } from '../config/runtime.ts'
-import type { Endpoint } from './service.ts'
+import type { Endpoint } from './endpoint.ts'
 
 type Check = NonNullable<UpstreamConfig['healthCheck']>
 

@@ -8,42 +8,8 @@ export type RetryReason = 'connect_failure' | 'reset_before_response' | 'stale_c
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 export const isIdempotent = (method: string): boolean => IDEMPOTENT.has(method)
 
-const CONNECT_FAILURE = new Set(['ECONNREFUSED', 'LONGHAUL_CONNECT_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN'])
-const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'ECONNABORTED'])
-
+/** What a failure before any response byte says about retrying (gateway/classify.ts decides it). */
 export type FailureKind = 'connect' | 'reset' | 'other'
-
-export function failureKind (err: Error): FailureKind {
-  const code = (err as { code?: string }).code ?? ''
-  if (CONNECT_FAILURE.has(code)) return 'connect'
-  if (RESET.has(code)) return 'reset'
-  return 'other'
-}
-
-/**
- * A reset before any response byte on a connection that had carried an earlier response: the
- * keep-alive race (the backend closed the idle connection as the request went out). undici's
- * "other side closed" error carries the socket's byte counts; a write into a connection the peer
- * already closed shows as ECONNRESET or EPIPE, which carry them only because the upstream's
- * connector notes them (noteSocketCounts). A reset on a fresh connection read nothing: the
- * backend took the request and failed, which is no race, and only the retry policy may retry it.
- */
-export function isStaleConnection (err: Error): boolean {
-  const code = (err as { code?: string }).code
-  if (code !== 'ECONNRESET' && code !== 'EPIPE' && code !== 'UND_ERR_SOCKET') return false
-  const socket = (err as { socket?: { bytesRead?: number } }).socket
-  return socket !== undefined && (socket.bytesRead ?? 0) > 0
-}
-
-/**
- * Gives a socket's own error (ECONNRESET, EPIPE: they carry no socket) the byte counts undici
- * puts on its SocketError, so isStaleConnection can tell a reused connection from a fresh one.
- * Runs as the socket's first 'error' listener, before undici hands the error to the request.
- */
-export function noteSocketCounts (err: Error, socket: { bytesRead: number, bytesWritten: number }): void {
-  const e = err as Error & { socket?: unknown }
-  e.socket ??= { bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten }
-}
 
 export interface AttemptContext {
   method: string
@@ -56,13 +22,13 @@ export interface AttemptContext {
 }
 
 /** The reason to retry a failure that happened before any response byte, or null. */
-export function retryAfterFailure (policy: RetryPolicy, err: Error, ctx: AttemptContext): RetryReason | null {
+export function retryAfterFailure (policy: RetryPolicy, failure: { kind: FailureKind, stale: boolean }, ctx: AttemptContext): RetryReason | null {
   if (!ctx.replayable) return null
-  const kind = failureKind(err)
+  const { kind } = failure
   const idempotent = isIdempotent(ctx.method)
   // The stale-connection retry happens whatever the policy says: nothing reached the backend's
   // application, and a fresh connection is the fix.
-  if (kind === 'reset' && idempotent && !ctx.staleRetried && isStaleConnection(err)) return 'stale_connection'
+  if (kind === 'reset' && idempotent && !ctx.staleRetried && failure.stale) return 'stale_connection'
   if (ctx.attempts >= policy.attempts) return null
   // A connect failure is outside the retry budget: the failed try reached no backend, so its retry
   // adds no load a budget must guard against, and a killed endpoint costs no request.

@@ -1,0 +1,197 @@
+// What every request through the gateway shares, a proxied exchange (forward.ts) or a WebSocket
+// tunnel (tunnel.ts): its opening (refuse while shutting down, route, limits, the client's
+// deadline, admission) and its closing (stop the clock, give back the admission slot, one access
+// line). A tunnel holds its admission slot for its whole life, like a request does.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { RouteConfig } from '../config/runtime.ts'
+import type { UpstreamService } from '../upstream/service.ts'
+import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Admission, QueueTicket } from '../upstream/admission.ts'
+import type { AccessRecord } from '../observe/log.ts'
+import type { GatewayMetrics } from '../observe/metrics.ts'
+import { Deadline, resolveLimits } from './deadline.ts'
+import { CLIENT_DEADLINE_HEADER, requestIdOf } from './headers.ts'
+import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
+import { requestFields } from './access.ts'
+import { hostOf } from './router.ts'
+import type { Generation } from './generation.ts'
+
+/** What a request needs from the running gateway. */
+export interface PassageHost {
+  readonly metrics: GatewayMetrics
+  /** Shutting down past drain.delay: refuse new requests, close connections after responses. */
+  readonly refusing: boolean
+  recordAccess (record: AccessRecord): void
+  ended (passage: Passage): void
+  readonly log: { upstreamWarning (upstream: string, endpoint: string, warning: string): void }
+}
+
+/** Where the request is going once a route matched. */
+export interface Target {
+  readonly route: RouteConfig
+  readonly upstream: UpstreamService
+  /** The path sent upstream (stripPrefix applied, query kept). */
+  readonly path: string
+}
+
+export abstract class Passage {
+  readonly req: IncomingMessage
+  readonly gen: Generation
+  readonly host: PassageHost
+  readonly startedAt = performance.now()
+  readonly requestId: string
+  target: Target | null = null
+  deadline: Deadline | null = null
+  ending: Ending | null = null
+  status = 0
+  /** Client to upstream (request body, or a tunnel's bytes). */
+  bytesIn = 0
+  /** Upstream to client (response body, or a tunnel's bytes). */
+  bytesOut = 0
+  firstByteMs: number | null = null
+  #queued: QueueTicket | null = null
+  /** The admission that gave this request its slot, until it leaves. */
+  #admittedBy: Admission | null = null
+
+  constructor (gen: Generation, host: PassageHost, req: IncomingMessage) {
+    this.gen = gen
+    this.host = host
+    this.req = req
+    this.requestId = requestIdOf(req.headers)
+  }
+
+  elapsedMs (): number { return Math.round(performance.now() - this.startedAt) }
+
+  /** Tries made upstream, for the access line. */
+  abstract get attempts (): number
+  /** The endpoint of the current (or last) try. */
+  abstract get endpoint (): Endpoint | null
+  /** Resolves once the client's side is closed (the drain waits for the last bytes to go out). */
+  abstract whenClosed (): Promise<void>
+  /** Stops the upstream side: aborts a try in progress, or closes a tunnel's connection. */
+  protected abstract stopUpstream (ending: Ending): void
+  /** Answers with the gateway's error, cuts what was started, or sends nothing more. */
+  protected abstract respond (ending: Ending): void
+
+  /**
+   * The opening every request shares; `send` runs once the request holds its admission slot.
+   * A refusal ends the request at once with its outcome.
+   */
+  protected open (options: { tunnel: boolean }, send: () => void): void {
+    const { req, gen } = this
+    // fastify's return503OnClosing: a request that reaches a gateway that stopped accepting is
+    // refused with Connection: close, so the client retries elsewhere.
+    if (this.host.refusing) return this.finish({ outcome: 'draining' })
+    const url = req.url ?? ''
+    // Only configured upstreams are ever contacted: absolute-form and asterisk targets are refused.
+    if (!url.startsWith('/')) return this.finish({ outcome: 'bad_request', detail: 'the request target must be a path (origin-form)' })
+    const query = url.indexOf('?')
+    const path = query === -1 ? url : url.slice(0, query)
+    const route = gen.router.match(req.method ?? 'GET', hostOf(req.headers.host), path)
+    if (route === undefined) return this.finish({ outcome: 'no_route' })
+    let upstreamPath = url
+    if (route.stripPrefix !== null && path.startsWith(route.stripPrefix)) {
+      upstreamPath = url.slice(route.stripPrefix.length)
+      if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
+    }
+    const upstream = gen.upstreams.get(route.upstream)!
+    this.target = { route, upstream, path: upstreamPath }
+    this.host.metrics.inflight(route.name, 1)
+
+    const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
+    if (typeof limits === 'string') return this.finish({ outcome: 'bad_request', detail: limits })
+    const downstream = gen.config.downstream
+    const declared = req.headers['content-length']
+    if (declared !== undefined && Number(declared) > downstream.maxBodySize) return this.finish(tooLarge(downstream.maxBodySize))
+    const tunnelIdleMs = options.tunnel ? route.timeouts.tunnelIdle.ms : null
+    this.deadline = new Deadline({ ...limits, tunnelIdleMs }, downstream, (ending) => this.finish(ending))
+
+    const admission = upstream.admission
+    if (admission === null) return send()
+    if (admission.tryEnter()) {
+      this.#admittedBy = admission
+      return send()
+    }
+    this.#queued = admission.wait(() => {
+      this.#queued = null
+      this.#admittedBy = admission
+      send()
+    }, () => this.finish({ outcome: 'overloaded', detail: 'queued longer than limits.queueTimeout', limitMs: admission.queueTimeoutMs }))
+    if (this.#queued === null) this.finish({ outcome: 'overloaded', detail: `${admission.maxConcurrent} requests in flight and ${admission.maxQueued} queued` })
+  }
+
+  /** Ends the request once, with its outcome: stop upstream, answer or cut, log. */
+  finish (ending: Ending): void {
+    if (this.ending !== null) return
+    this.ending = ending
+    this.deadline?.stop()
+    this.#queued?.cancel()
+    this.#admittedBy?.leave()
+    this.#admittedBy = null
+    this.stopUpstream(ending)
+    this.respond(ending)
+    if (this.status === 0) this.status = outcomeSpec(ending.outcome).status
+    this.host.recordAccess({
+      requestId: this.requestId,
+      ...requestFields(this.req),
+      route: this.target?.route.name ?? null,
+      upstream: this.target?.upstream.name ?? null,
+      endpoint: this.endpoint?.url ?? null,
+      status: this.status,
+      outcome: ending.outcome,
+      attempts: this.attempts,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: this.elapsedMs(),
+      firstByteMs: this.firstByteMs,
+      ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
+      ...this.accessExtra()
+    })
+    if (this.target !== null) this.host.metrics.inflight(this.target.route.name, -1)
+    this.host.ended(this)
+  }
+
+  /** Fields of the access line only some requests have. */
+  protected accessExtra (): Partial<AccessRecord> { return {} }
+
+  /** Response headers arrived from upstream: the first-byte clock stops. */
+  protected firstByte (status: number): void {
+    this.status = status
+    this.firstByteMs = this.elapsedMs()
+    this.host.metrics.firstByte(this.target!.route.name, this.firstByteMs)
+  }
+
+  /** The JSON document of the gateway's error for this request. */
+  protected errorDocument (ending: Ending): Record<string, unknown> {
+    return errorDocument(ending, {
+      route: this.target?.route.name ?? null,
+      upstream: this.target?.upstream.name ?? null,
+      requestId: this.requestId,
+      elapsedMs: this.elapsedMs()
+    })
+  }
+
+  /**
+   * A response body chunk to the client, with backpressure: a client that cannot take more
+   * pauses the upstream, and sendTimeout runs instead of streamIdle until it drains.
+   */
+  protected relay (res: ServerResponse, controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const deadline = this.deadline!
+    deadline.touch()
+    this.bytesOut += chunk.length
+    if (!res.write(chunk)) {
+      controller.pause()
+      deadline.sendBlocked()
+      res.once('drain', () => {
+        if (this.ending !== null) return
+        deadline.sendDrained()
+        controller.resume()
+      })
+    }
+  }
+}
+
+export function tooLarge (max: number): Ending {
+  return { outcome: 'payload_too_large', detail: `the limit is ${max} bytes` }
+}

@@ -1,0 +1,38 @@
+// Starting and stopping the gateway: the data plane (gateway/server.ts) and the control plane
+// (admin/server.ts, which reads it) are wired together here, so neither owns the other.
+import type http from 'node:http'
+import type { RuntimeConfig } from '../config/runtime.ts'
+import type { GatewayLog } from '../observe/log.ts'
+import type { GatewayMetrics } from '../observe/metrics.ts'
+import { createAdminServer } from '../admin/server.ts'
+import { GatewayServer } from '../gateway/server.ts'
+import { listen } from '../gateway/listeners.ts'
+
+export class RunningGateway {
+  readonly gateway: GatewayServer
+  readonly #admin: http.Server
+  adminAddress = ''
+
+  constructor (config: RuntimeConfig, log: GatewayLog, metrics: GatewayMetrics) {
+    this.gateway = new GatewayServer(config, log, metrics)
+    this.#admin = createAdminServer(this.gateway)
+  }
+
+  /** Binds the admin listener, then the client listeners; readiness turns 200 once all are bound. */
+  async start (): Promise<void> {
+    const { gateway } = this
+    const config = gateway.config
+    await gateway.ready()
+    this.adminAddress = await listen(this.#admin, config.admin)
+    await gateway.listen()
+    gateway.serving()
+    gateway.log.started(gateway.addresses, this.adminAddress, config.source.path, config.source.hash)
+  }
+
+  /** Closes everything at once (after a drain, a failed start, or on a second signal). */
+  async close (): Promise<void> {
+    await this.gateway.close()
+    await new Promise<void>((resolve) => this.#admin.close(() => resolve()))
+    this.#admin.closeAllConnections()
+  }
+}
