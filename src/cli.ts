@@ -5,6 +5,8 @@ import { Command, CommanderError, Option } from 'commander'
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './config/load.ts'
 import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
 import { formatDuration } from './config/units.ts'
+import { ROUTE_TIMEOUTS, ROUTE_TIMEOUT_NAMES } from './config/schema.ts'
+import type { RouteConfig } from './config/runtime.ts'
 import { RunningGateway } from './lifecycle/start.ts'
 import { GatewayLog } from './observe/log.ts'
 import { GatewayMetrics } from './observe/metrics.ts'
@@ -140,17 +142,14 @@ async function check (options: { config?: string, json?: boolean, explain?: stri
   }
 }
 
-function explainRoute (route: import('./config/runtime.ts').RouteConfig): string {
+function explainRoute (route: RouteConfig): string {
   const t = route.timeouts
-  const rows: Array<[string, string, string, string]> = [
-    ['firstByte', t.firstByteFollowsRequest ? `= request (${formatDuration(t.request.ms)})` : formatDuration(t.firstByte.ms), t.firstByte.source, 'first_byte_timeout'],
-    ['streamIdle', formatDuration(t.streamIdle.ms), t.streamIdle.source, 'stream_idle_timeout'],
-    ['request', formatDuration(t.request.ms), t.request.source, 'request_timeout'],
-    ['maxClientTimeout', formatDuration(t.maxClientTimeout.ms), t.maxClientTimeout.source, 'client_deadline_exceeded'],
-    ['tunnelIdle', formatDuration(t.tunnelIdle.ms), t.tunnelIdle.source, 'tunnel_idle_timeout']
-  ]
   const lines = [`route ${route.name} → upstream ${route.upstream}`, `${'limit'.padEnd(17)} ${'value'.padEnd(22)} ${'source'.padEnd(9)} outcome`]
-  for (const [name, value, source, outcome] of rows) lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${source.padEnd(9)} ${outcome}`)
+  for (const name of ROUTE_TIMEOUT_NAMES) {
+    const limit = t[name]
+    const value = name === 'firstByte' && t.firstByteFollowsRequest ? `= request (${formatDuration(t.request.ms)})` : formatDuration(limit.ms)
+    lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${limit.source.padEnd(9)} ${ROUTE_TIMEOUTS[name].outcome}`)
+  }
   return `${lines.join('\n')}\n`
 }
 

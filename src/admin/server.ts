@@ -1,6 +1,7 @@
 // The admin listener (DESIGN.md §7), separate from client traffic and loopback by default.
 import http from 'node:http'
 import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
+import { ROUTE_TIMEOUT_NAMES } from '../config/schema.ts'
 import type { Generation } from '../gateway/generation.ts'
 import type { GatewayState } from '../gateway/server.ts'
 
@@ -26,13 +27,7 @@ export function effectiveRoute (route: RouteConfig): Record<string, unknown> {
     name: route.name,
     upstream: route.upstream,
     match: { pathPrefix: route.match.pathPrefix, methods: route.match.methods, host: route.match.host },
-    timeouts: {
-      firstByte: limitJson(t.firstByte),
-      streamIdle: limitJson(t.streamIdle),
-      request: limitJson(t.request),
-      maxClientTimeout: limitJson(t.maxClientTimeout),
-      tunnelIdle: limitJson(t.tunnelIdle)
-    }
+    timeouts: Object.fromEntries(ROUTE_TIMEOUT_NAMES.map((name) => [name, limitJson(t[name])]))
   }
 }
 

@@ -1,6 +1,6 @@
 // Turns a schema-valid config into the immutable RuntimeConfig, with cross-checks that no
 // single key can make: references, uniqueness, contradictions, shadowed routes.
-import { BUILTIN_TIMEOUTS, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
+import { builtinTimeout, dnsSettings, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
 import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
 import { formatDuration } from './units.ts'
 import { checkTlsFiles, resolveTlsFiles, TlsFileError } from './tls.ts'
@@ -11,6 +11,9 @@ export type Report = (severity: Severity, path: ConfigPath, message: string) => 
 type Parsed = ParsedConfig
 type ParsedRoute = Parsed['routes'][number]
 type TimeoutKey = keyof RouteTimeoutsInput
+
+/** dns:// settings of an upstream without a dns block: the schema's defaults. */
+const DNS_DEFAULTS = dnsSettings.parse({})
 
 function splitAddress (address: string): ListenAddress {
   const colon = address.lastIndexOf(':')
@@ -30,12 +33,16 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
     if (defaults[key] !== undefined) return { ms: defaults[key], source: 'defaults' }
     return undefined
   }
-  const request = pick('request') ?? { ms: BUILTIN_TIMEOUTS.request, source: 'default' }
-  const streamIdle = pick('streamIdle') ?? { ms: BUILTIN_TIMEOUTS.streamIdle, source: 'default' }
+  const builtin = (key: TimeoutKey, requestMs: number | null): Limit => {
+    const value = builtinTimeout(key)
+    return { ms: value === 'request' ? requestMs : value, source: 'default' }
+  }
+  const request = pick('request') ?? builtin('request', null)
+  const streamIdle = pick('streamIdle') ?? builtin('streamIdle', request.ms)
   const explicitFirstByte = pick('firstByte')
-  const firstByte = explicitFirstByte ?? { ms: request.ms, source: 'default' }
-  const maxClientTimeout = pick('maxClientTimeout') ?? { ms: request.ms, source: 'default' }
-  const tunnelIdle = pick('tunnelIdle') ?? { ms: BUILTIN_TIMEOUTS.tunnelIdle, source: 'default' }
+  const firstByte = explicitFirstByte ?? builtin('firstByte', request.ms)
+  const maxClientTimeout = pick('maxClientTimeout') ?? builtin('maxClientTimeout', request.ms)
+  const tunnelIdle = pick('tunnelIdle') ?? builtin('tunnelIdle', request.ms)
 
   if (request.ms === null && explicitFirstByte === undefined) {
     report('error', where('request'), 'request: none needs an explicit firstByte (a duration, or none written on purpose): otherwise a request could wait for response headers forever')
@@ -138,7 +145,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
         ? null
         : Object.freeze({ path: u.healthCheck.path, intervalMs: u.healthCheck.interval, timeoutMs: u.healthCheck.timeout, healthyThreshold: u.healthCheck.healthyThreshold, unhealthyThreshold: u.healthCheck.unhealthyThreshold }),
       limits: u.limits === undefined ? null : Object.freeze({ maxConcurrent: u.limits.maxConcurrent, maxQueued: u.limits.maxQueued, queueTimeoutMs: u.limits.queueTimeout }),
-      dns: Object.freeze({ refreshMs: u.dns?.refresh ?? 5000, resolver: u.dns?.resolver ?? null })
+      dns: Object.freeze({ refreshMs: (u.dns ?? DNS_DEFAULTS).refresh, resolver: u.dns?.resolver ?? null })
     })
     if (u.dns !== undefined && !u.endpoints.some((e) => e.startsWith('dns://'))) {
       report('error', ['upstreams', name, 'dns'], 'dns settings apply to dns:// endpoints, and this upstream has none')

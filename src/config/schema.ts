@@ -27,7 +27,10 @@ export const durationOrNone = unitString('duration', '30s', ['none'])
   .regex(new RegExp(`^none$|${DURATION_PATTERN}`), { error: (i) => `invalid duration '${String(i.input)}': write 'none' or a number with a unit (ms, s, m, h), e.g. '30s'` })
   .transform((text): number | null => text === 'none' ? null : parseDuration(text) as number)
 
-/** A duration, or `auto` (the server's Keep-Alive hint minus 1 s, else 4 s). */
+/** `idleTimeout: auto` without a Keep-Alive hint from the server: pooled connections idle this long. */
+export const AUTO_IDLE_MS = 4000
+
+/** A duration, or `auto` (the server's Keep-Alive hint minus 1 s, else AUTO_IDLE_MS). */
 export const durationOrAuto = unitString('duration', '4s', ['auto'])
   .regex(new RegExp(`^auto$|${DURATION_PATTERN}`), { error: (i) => `invalid duration '${String(i.input)}': write 'auto' or a number with a unit (ms, s, m, h), e.g. '4s'` })
   .transform((text): number | 'auto' => text === 'auto' ? 'auto' : parseDuration(text) as number)
@@ -68,16 +71,35 @@ const retryCondition = z.union([
   z.string().regex(/^[1-5]\d\d$/, { error: (issue) => retryOnMessage(issue.input) })
 ], { error: (issue) => retryOnMessage(issue.input) })
 
-/** Built-in route timeouts (provenance `default`). Route timeouts have provenance, so they carry no zod default. */
-export const BUILTIN_TIMEOUTS = { request: 600_000, streamIdle: 300_000, tunnelIdle: 300_000 } as const
+/**
+ * The route timeouts, one row each: what each limit is, its built-in default (provenance
+ * `default`) and the outcome that names it when it fires. The one list of route timeouts: the
+ * schema below, resolve.ts, /config, `check --explain`, the doctor and the Deadline read it, and a
+ * test holds the README's tables to it. `default: 'request'` follows the route's request limit.
+ * Route timeouts have provenance, so they carry no zod default: resolve.ts applies these.
+ */
+export const ROUTE_TIMEOUTS = {
+  firstByte: { default: 'request', outcome: 'first_byte_timeout', meaning: 'Until response headers arrive, counted from the request\'s arrival.' },
+  streamIdle: { default: '5m', outcome: 'stream_idle_timeout', meaning: 'Max silence between response body chunks; re-armed per chunk, paused while a slow client holds the response back.' },
+  request: { default: '10m', outcome: 'request_timeout', meaning: 'The whole exchange, from arrival to the last response byte; `none` = unlimited (streamIdle still applies).' },
+  maxClientTimeout: { default: 'request', outcome: 'client_deadline_exceeded', meaning: 'How far a client\'s x-longhaul-timeout-ms may extend `request` (the default: a client can shorten, not lengthen).' },
+  tunnelIdle: { default: '5m', outcome: 'tunnel_idle_timeout', meaning: 'A WebSocket tunnel silent in both directions this long is closed; re-armed by every byte either way. `request` still bounds the tunnel\'s life (use none for long-lived ones).' }
+} as const satisfies Record<string, { default: string, outcome: string, meaning: string }>
 
-const timeouts = z.strictObject({
-  firstByte: durationOrNone.optional().describe('Until response headers arrive, counted from the request\'s arrival. Default: the request limit. Outcome first_byte_timeout.'),
-  streamIdle: durationOrNone.optional().describe('Max silence between response body chunks; re-armed per chunk, paused while a slow client holds the response back. Default 5m. Outcome stream_idle_timeout.'),
-  request: durationOrNone.optional().describe('The whole exchange, from arrival to the last response byte; `none` = unlimited (streamIdle still applies). Default 10m. Outcome request_timeout.'),
-  maxClientTimeout: durationOrNone.optional().describe('How far a client\'s x-longhaul-timeout-ms may extend `request`. Default: the request limit (a client can shorten, not lengthen).'),
-  tunnelIdle: durationOrNone.optional().describe('A WebSocket tunnel silent in both directions this long is closed; re-armed by every byte either way. `request` still bounds the tunnel\'s life (use none for long-lived ones). Default 5m. Outcome tunnel_idle_timeout.')
-})
+export type RouteTimeoutName = keyof typeof ROUTE_TIMEOUTS
+export const ROUTE_TIMEOUT_NAMES = Object.keys(ROUTE_TIMEOUTS) as RouteTimeoutName[]
+
+/** A route timeout's built-in value in ms, or 'request' when it follows the request limit. */
+export function builtinTimeout (name: RouteTimeoutName): number | 'request' {
+  const value: string = ROUTE_TIMEOUTS[name].default
+  return value === 'request' ? 'request' : parseDuration(value) as number
+}
+
+const timeouts = z.strictObject(Object.fromEntries(ROUTE_TIMEOUT_NAMES.map((name) => {
+  const row = ROUTE_TIMEOUTS[name]
+  const fallback = row.default === 'request' ? 'the request limit' : row.default
+  return [name, durationOrNone.optional().describe(`${row.meaning} Default: ${fallback}. Outcome ${row.outcome}.`)]
+})) as Record<RouteTimeoutName, z.ZodOptional<typeof durationOrNone>>)
 
 const downstream = z.strictObject({
   headersTimeout: duration.prefault('30s').describe('The whole request head must arrive within this (slowloris). Outcome request_headers_timeout.'),
@@ -89,16 +111,19 @@ const downstream = z.strictObject({
   tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.')
 })
 
+/** dns:// endpoint settings; resolve.ts reads their defaults here when the block is absent. */
+export const dnsSettings = z.strictObject({
+  refresh: duration.prefault('5s').describe('How often dns:// endpoints are resolved again.'),
+  resolver: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, { error: 'expected IP:PORT of a DNS server, e.g. 127.0.0.1:53' }).optional().describe('DNS server to ask (IP:PORT); the system\'s resolvers when absent.')
+})
+
 const upstream = z.strictObject({
   endpoints: z.array(endpoint).min(1, { error: 'an upstream needs at least one endpoint' }).describe('Endpoint URLs, e.g. [http://10.0.0.5:8000].'),
   protocol: z.enum(['http1', 'h2']).prefault('http1').describe('http1: HTTP/1.1 to every endpoint. h2: HTTP/2, by ALPN for https:// endpoints and with prior knowledge (h2c) for http:// ones.'),
   balance: z.enum(['least-request', 'round-robin']).prefault('least-request').describe('least-request: the less busy of two distinct random endpoints (power of two choices); round-robin: in turn.'),
   connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
-  idleTimeout: durationOrAuto.prefault('auto').describe('Pooled connection idle time: `auto` = the server\'s Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else 4 s.'),
-  dns: z.strictObject({
-    refresh: duration.prefault('5s').describe('How often dns:// endpoints are resolved again.'),
-    resolver: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, { error: 'expected IP:PORT of a DNS server, e.g. 127.0.0.1:53' }).optional().describe('DNS server to ask (IP:PORT); the system\'s resolvers when absent.')
-  }).optional().describe('Settings of dns:// endpoints (A and AAAA records, re-resolved); only with a dns:// endpoint.'),
+  idleTimeout: durationOrAuto.prefault('auto').describe(`Pooled connection idle time: \`auto\` = the server's Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else ${AUTO_IDLE_MS / 1000} s.`),
+  dns: dnsSettings.optional().describe('Settings of dns:// endpoints (A and AAAA records, re-resolved); only with a dns:// endpoint.'),
   maxConnectionsPerEndpoint: z.int().min(1).max(65535).prefault(256).describe('Most open connections to one endpoint.'),
   outlier: z.strictObject({
     consecutiveFailures: z.int().min(1).prefault(5).describe('Connect failures, resets before a response and 5xx answers in a row that eject an endpoint.'),

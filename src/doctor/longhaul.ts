@@ -3,6 +3,7 @@
 // to a config that sets nothing, so its values come from the schema's defaults and cannot drift.
 import { parseConfigText } from '../config/load.ts'
 import type { RouteConfig, RuntimeConfig } from '../config/runtime.ts'
+import { AUTO_IDLE_MS, ROUTE_TIMEOUTS } from '../config/schema.ts'
 import type { Property } from './properties.ts'
 
 export interface ConfigValue {
@@ -11,8 +12,6 @@ export interface ConfigValue {
   readonly symptom?: string
   readonly note?: string
 }
-
-const AUTO_IDLE_MS = 4000
 
 /** `auto` follows the server's Keep-Alive hint; the doctor cannot know it, so it uses the no-hint value. */
 export const AUTO_IDLE_NOTE = `idleTimeout: auto = the server's Keep-Alive: timeout= hint minus 1 s; ${AUTO_IDLE_MS / 1000} s when it sends none (the doctor assumes none)`
@@ -29,9 +28,9 @@ export function longhaulValues (config: RuntimeConfig, route: RouteConfig): Part
   const upstream = config.upstreams[route.upstream]
   const u = `upstreams.${route.upstream}`
   const values: Partial<Record<Property, ConfigValue>> = {
-    requestTimeout: { ms: t.request.ms, setting: `${r}.timeouts.request [${t.request.source}]`, symptom: '504 `request_timeout`; after the headers, an `event: longhaul-error` record, then a reset' },
-    firstByteTimeout: { ms: t.firstByte.ms, setting: `${r}.timeouts.firstByte [${t.firstByteFollowsRequest ? '= request' : t.firstByte.source}]`, symptom: '504 `first_byte_timeout`' },
-    streamIdleTimeout: { ms: t.streamIdle.ms, setting: `${r}.timeouts.streamIdle [${t.streamIdle.source}]`, symptom: '`stream_idle_timeout`: an `event: longhaul-error` record, then a reset' },
+    requestTimeout: { ms: t.request.ms, setting: `${r}.timeouts.request [${t.request.source}]`, symptom: `504 \`${ROUTE_TIMEOUTS.request.outcome}\`; after the headers, an \`event: longhaul-error\` record, then a reset` },
+    firstByteTimeout: { ms: t.firstByte.ms, setting: `${r}.timeouts.firstByte [${t.firstByteFollowsRequest ? '= request' : t.firstByte.source}]`, symptom: `504 \`${ROUTE_TIMEOUTS.firstByte.outcome}\`` },
+    streamIdleTimeout: { ms: t.streamIdle.ms, setting: `${r}.timeouts.streamIdle [${t.streamIdle.source}]`, symptom: `\`${ROUTE_TIMEOUTS.streamIdle.outcome}\`: an \`event: longhaul-error\` record, then a reset` },
     writeTimeout: { ms: null, setting: 'none (downstream.sendTimeout bounds only a client that reads nothing)' },
     serverIdleTimeout: { ms: config.downstream.idleTimeoutMs, setting: 'downstream.idleTimeout' },
     headersTimeout: { ms: config.downstream.headersTimeoutMs, setting: 'downstream.headersTimeout', symptom: '408 `request_headers_timeout`' },

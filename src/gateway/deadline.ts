@@ -2,6 +2,7 @@
 // on Node's own timers (undici's coarse timers never decide a cut). Each limit has one timer,
 // created once and re-armed with refresh(); a disarmed timer that fires anyway is ignored.
 import type { RouteTimeouts, LimitSource } from '../config/runtime.ts'
+import { ROUTE_TIMEOUTS } from '../config/schema.ts'
 import type { Ending, Outcome } from './outcome.ts'
 
 /** setTimeout's largest delay; longer budgets are clamped to it (about 24.8 days). */
@@ -10,7 +11,7 @@ export const TIMER_MAX_MS = 2 ** 31 - 1
 export interface RequestLimits {
   /** The whole exchange; null = unlimited. */
   readonly totalMs: number | null
-  readonly totalOutcome: 'request_timeout' | 'client_deadline_exceeded'
+  readonly totalOutcome: typeof ROUTE_TIMEOUTS.request.outcome | typeof ROUTE_TIMEOUTS.maxClientTimeout.outcome
   readonly totalSource: LimitSource
   /** Until response headers, only when shorter than the total budget; null = none of its own. */
   readonly firstByteMs: number | null
@@ -27,20 +28,20 @@ export interface RequestLimits {
  */
 export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefined): RequestLimits | string {
   let totalMs = t.request.ms
-  let totalOutcome: RequestLimits['totalOutcome'] = 'request_timeout'
+  let totalOutcome: RequestLimits['totalOutcome'] = ROUTE_TIMEOUTS.request.outcome
   let totalSource = t.request.source
   if (clientHeader !== undefined) {
     if (!/^\d{1,16}$/.test(clientHeader)) return `x-longhaul-timeout-ms must be a non-negative integer of milliseconds, got '${clientHeader.slice(0, 40)}'`
     const clientMs = Math.min(Number(clientHeader), TIMER_MAX_MS)
     if (totalMs === null || clientMs < totalMs) {
       totalMs = clientMs
-      totalOutcome = 'client_deadline_exceeded'
+      totalOutcome = ROUTE_TIMEOUTS.maxClientTimeout.outcome
       totalSource = 'client'
     } else if (clientMs > totalMs) {
       const cap = t.maxClientTimeout.ms
       if (cap === null || clientMs <= cap) {
         totalMs = clientMs
-        totalOutcome = 'client_deadline_exceeded'
+        totalOutcome = ROUTE_TIMEOUTS.maxClientTimeout.outcome
         totalSource = 'client'
       } else if (cap > totalMs) {
         totalMs = cap // the route's cap binds, not the client's budget
@@ -106,11 +107,11 @@ export class Deadline {
       if (ms !== null) this.#timers[slot] = new LimitTimer(ms, () => this.#fire(outcome, ms))
     }
     add('total', limits.totalMs, limits.totalOutcome)
-    add('firstByte', limits.firstByteMs, 'first_byte_timeout')
-    add('streamIdle', limits.streamIdleMs, 'stream_idle_timeout')
+    add('firstByte', limits.firstByteMs, ROUTE_TIMEOUTS.firstByte.outcome)
+    add('streamIdle', limits.streamIdleMs, ROUTE_TIMEOUTS.streamIdle.outcome)
     add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
     add('send', downstream.sendTimeoutMs, 'client_send_timeout')
-    add('tunnelIdle', limits.tunnelIdleMs ?? null, 'tunnel_idle_timeout')
+    add('tunnelIdle', limits.tunnelIdleMs ?? null, ROUTE_TIMEOUTS.tunnelIdle.outcome)
     this.#timers.total?.arm()
     this.#timers.firstByte?.arm()
   }

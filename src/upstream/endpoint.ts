@@ -2,6 +2,7 @@
 // only acquire()/release() change, and the state health checks and outlier ejection keep on it.
 import { Client, Pool, buildConnector } from 'undici'
 import type { UpstreamConfig } from '../config/runtime.ts'
+import { AUTO_IDLE_MS } from '../config/schema.ts'
 
 /**
  * Gives a socket's own error (ECONNRESET, EPIPE: they carry no socket) the byte counts undici
@@ -83,14 +84,14 @@ export class Endpoint {
       // The request's Deadline decides every cut, with its name (DESIGN.md §11).
       headersTimeout: 0,
       bodyTimeout: 0,
-      // idleTimeout auto: the server's Keep-Alive hint minus 1 s (≤ 0: no reuse), else 4 s.
-      keepAliveTimeout: auto ? 4000 : cfg.idleTimeout as number,
+      // idleTimeout auto: the server's Keep-Alive hint minus 1 s (≤ 0: no reuse), else AUTO_IDLE_MS.
+      keepAliveTimeout: auto ? AUTO_IDLE_MS : cfg.idleTimeout as number,
       keepAliveTimeoutThreshold: 1000,
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
       connect: timedConnector(cfg),
       allowH2: cfg.protocol === 'h2'
     }
-    this.#idleMs = auto ? 4000 : cfg.idleTimeout as number
+    this.#idleMs = auto ? AUTO_IDLE_MS : cfg.idleTimeout as number
     this.pool = new Pool(url, this.#options)
   }
 
