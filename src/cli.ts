@@ -66,6 +66,9 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   log.configWarnings(loaded.warnings)
   const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
   const { gateway } = running
+  // Read before the start: nothing may be awaited between `started` (which tells a supervisor,
+  // or a test, that signals and config changes are handled) and the handlers below.
+  const files = await openFiles()
   try {
     await running.start()
   } catch (err) {
@@ -78,7 +81,6 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     process.exit(1)
   }
   if (banner !== undefined) process.stderr.write(banner(gateway.addresses[0]!, running.adminAddress))
-  const files = await openFiles()
   if (files !== null) log.openFiles(files.limit, files.http1Streams, STREAMS_WANTED)
 
   let stopping = false
