@@ -8,7 +8,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { Client, Pool, request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
-import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import { arrivalOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { hostPort, parseRawResponse, sseRecords } from './helpers/faults.ts'
 
 const running: RunningGateway[] = []
@@ -198,7 +198,7 @@ test('SIGTERM with 200 streams in flight: readiness 503 at once, new requests se
 })
 
 test('requests still running at drain.timeout are cut as drain_timeout (a stream: SSE error record, no chunked terminator; a request awaiting headers: 503), exit 1', async (t) => {
-  const { gw } = await gatewayFor('{ delay: 0s, timeout: 1s }', `
+  const { gw, demo } = await gatewayFor('{ delay: 0s, timeout: 1s }', `
   - name: endless
     upstream: demo
     timeouts: { request: none, firstByte: 5s }
@@ -211,9 +211,10 @@ test('requests still running at drain.timeout are cut as drain_timeout (a stream
     assert.ok(!conn.ended, 'the stream ended before its first event')
   }
   // A second request still waiting for its response headers when drain.timeout runs out.
+  const waitingArrived = arrivalOf(demo, 'waiting-1')
   const waiting = request(`${gw.url}/headers`, { headers: { 'x-demo-delay-ms': '4000', 'x-request-id': 'waiting-1' } })
     .then(async (res) => ({ status: res.statusCode, headers: res.headers, body: await res.body.text() }))
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await waitingArrived
   const signalledAt = performance.now()
   gw.process.kill('SIGTERM')
   const exited = exitWithin(gw, 5000).then((code) => ({ code, afterMs: performance.now() - signalledAt }))
@@ -253,7 +254,7 @@ test('requests still running at drain.timeout are cut as drain_timeout (a stream
 })
 
 test('after drain.delay: idle keep-alive connections are closed, a request arriving on an open connection is refused 503 draining with connection: close', async () => {
-  const { gw } = await gatewayFor('{ delay: 500ms, timeout: 10s }')
+  const { gw, demo } = await gatewayFor('{ delay: 500ms, timeout: 10s }')
   // Keeps the gateway draining well past the requests below.
   const long = request(`${gw.url}/sse?chunks=25&interval-ms=100`).then(async (res) => ({ status: res.statusCode, body: await res.body.text() }))
 
@@ -272,8 +273,9 @@ test('after drain.delay: idle keep-alive connections are closed, a request arriv
   // connection closed after it.
   const pending = new RawConnection(gw.url)
   await pending.connected()
-  pending.socket.write('GET /headers HTTP/1.1\r\nHost: longhaul.test\r\nx-demo-delay-ms: 1200\r\n\r\n')
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  const pendingArrived = arrivalOf(demo, 'pending-1')
+  pending.socket.write('GET /headers HTTP/1.1\r\nHost: longhaul.test\r\nx-request-id: pending-1\r\nx-demo-delay-ms: 1200\r\n\r\n')
+  await pendingArrived
 
   gw.process.kill('SIGTERM')
   await gw.waitForLine((l) => l.msg === 'drain started')

@@ -321,8 +321,17 @@ drain: { delay: 0s, timeout: 2s }
   const status = await getJson(`${gw.adminUrl}/status`)
   assert.equal(status.lastReload.ok, true)
   assert.equal(status.config.hash, reloaded.configHash)
-  // One swap, one reload (the watcher settles the burst of events and compares content).
-  await sleep(500)
-  assert.equal(gw.lines.filter((l) => l.msg === 'config reloaded').length, 1)
+  // One swap, one reload (the watcher settles the burst of events and compares content). The
+  // next swap is the barrier: its reload comes after any the first burst could still cause, so
+  // it must be the second one, with the second content.
+  await mkdir(join(dir, '..2026_03'))
+  await writeFile(join(dir, '..2026_03', 'longhaul.yaml'), config('20s'))
+  await symlink('..2026_03', join(dir, '..data_tmp'))
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'))
+  await rm(join(dir, '..2026_02'), { recursive: true })
+  const next = await nthLine(gw, 'config reloaded', 2)
+  assert.notEqual(next.configHash, reloaded.configHash)
+  assert.deepEqual((await getJson(`${gw.adminUrl}/config`)).routes[0].timeouts.streamIdle, { ms: 20_000, source: 'route' })
+  assert.equal(gw.lines.filter((l) => l.msg === 'config reloaded').length, 2)
   assert.equal(gw.lines.some((l) => l.msg === 'config reload failed; the running config is unchanged'), false)
 })

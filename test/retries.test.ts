@@ -11,7 +11,7 @@ import { request } from 'undici'
 import { startGateway, type RunningGateway, type LogLine } from './helpers/gateway.ts'
 import { closedPort, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertGatewayError, rawExchange } from './helpers/faults.ts'
-import { metric, startRacingBackend, type RacingBackend } from './helpers/resilience.ts'
+import { metric, startRacingBackend, waitFor, type RacingBackend } from './helpers/resilience.ts'
 
 let demoA: DemoUpstream
 let demoB: DemoUpstream
@@ -47,11 +47,11 @@ upstreams:
 routes:
   - { name: halfdead, match: { pathPrefix: /halfdead/ }, upstream: halfdead, rewrite: { stripPrefix: /halfdead } }
   - { name: dead, match: { pathPrefix: /dead/ }, upstream: dead, rewrite: { stripPrefix: /dead } }
-  - name: dead-slow
-    match: { pathPrefix: /dead-slow/ }
-    upstream: dead
-    rewrite: { stripPrefix: /dead-slow }
-    retry: { attempts: 10, backoff: { base: 2s, max: 2s } }
+  - name: backoff
+    match: { pathPrefix: /backoff/ }
+    upstream: pair
+    rewrite: { stripPrefix: /backoff }
+    retry: { on: ["503"], backoff: { base: 10ms, max: 10s } }
   - name: reset
     match: { pathPrefix: /reset/ }
     upstream: resets
@@ -289,22 +289,25 @@ test('no retry once response bytes went downstream: the stream is cut, one attem
 
 test('a client that leaves during the backoff ends at once as client_aborted', async () => {
   const id = `backoff-abort-${randomUUID()}`
+  const calls = upstreamCalls(id)
   const { port } = new URL(gw.url)
   const socket = net.connect(Number(port), '127.0.0.1')
   socket.on('error', () => {})
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-  socket.write(`GET /dead-slow/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\n\r\n`)
-  // Up to 10 tries, each refused at once, with a full-jitter backoff of up to 2 s between them:
-  // 200 ms in, the request is waiting out a backoff (nine of them would have to total < 200 ms).
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The upstream answers 503 with Retry-After: 5, so the retry waits exactly 5 s (the policy's
+  // max is 10 s): once the retry is counted, the request is in that backoff, not mid-connect.
+  socket.write(`GET /backoff/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\nx-demo-status: 503\r\nx-demo-retry-after: 5\r\n\r\n`)
+  await waitFor('the retry to be decided', async () => (await retries('backoff', 'status_503')) >= 1)
   const leftAt = performance.now()
   socket.destroy()
   const line = await gw.accessLine(id, 3000)
   const after = performance.now() - leftAt
+  calls.stop()
   assertAccess(line, { outcome: 'client_aborted', status: 499 })
   assert.ok(after < 500, `the access line came ${Math.round(after)} ms after the client left`)
-  assert.ok((line.attempts as number) >= 1 && (line.attempts as number) < 10, JSON.stringify(line))
-  assert.ok((line.durationMs as number) < 700, JSON.stringify(line))
+  assert.equal(line.attempts, 1, JSON.stringify(line))
+  assert.equal(calls.byId.get(id)?.length, 1, 'the retry was never sent')
+  assert.ok((line.durationMs as number) < 5000, JSON.stringify(line))
 })
 
 test('keep-alive race (FIN): a GET on a pooled connection the backend closes is retried once on a fresh one', async () => {

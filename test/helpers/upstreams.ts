@@ -3,9 +3,29 @@
 import net from 'node:net'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { startDemoUpstream, type DemoUpstream, type DemoRequestEnd } from '../../src/demo/upstream.ts'
+import { startDemoUpstream, type DemoUpstream, type DemoRequestEnd, type DemoRequestStart } from '../../src/demo/upstream.ts'
 
 export { startDemoUpstream, type DemoUpstream, type DemoRequestEnd }
+
+/**
+ * Resolves when the demo upstream receives the request that carries this x-request-id: the
+ * event a test waits on instead of a sleep "so the request arrives". Call it before sending.
+ */
+export function arrivalOf (demo: DemoUpstream, requestId: string, timeoutMs = 5000): Promise<DemoRequestStart> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      demo.events.off('request', listener)
+      reject(new Error(`the demo upstream did not receive ${requestId} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const listener = (e: DemoRequestStart): void => {
+      if (e.headers['x-request-id'] !== requestId) return
+      clearTimeout(timer)
+      demo.events.off('request', listener)
+      resolve(e)
+    }
+    demo.events.on('request', listener)
+  })
+}
 
 /** Resolves with the next 'request-end' of the demo upstream that matches. */
 export function nextRequestEnd (demo: DemoUpstream, match: (e: DemoRequestEnd) => boolean = () => true, timeoutMs = 5000): Promise<DemoRequestEnd> {
