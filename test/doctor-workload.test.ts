@@ -138,11 +138,11 @@ hops:
 hops:
   - { name: client, preset: curl }
   - { name: nginx, preset: nginx, set: { proxy_red_timeout: 5m } }
-  - { name: app, preset: gunicorn, mode: async }
+  - { name: app, preset: gunicorn, mode: asyncio }
   - { name: db, preset: uvicorn, mode: fast }
 `), [
     "4:42 hops[1].set.proxy_red_timeout: unknown property 'proxy_red_timeout' (did you mean 'proxy_read_timeout'?) (a property, or one of nginx's settings: see --presets)",
-    "5:42 hops[2].mode: unknown mode 'async' (did you mean 'sync'?) of gunicorn (modes: sync, gthread, uvicorn-worker)",
+    "5:42 hops[2].mode: unknown mode 'asyncio' (did you mean 'async'?) of gunicorn (modes: sync, gthread, async, uvicorn-worker)",
     '6:34 hops[3].mode: preset uvicorn has no modes'
   ])
 })

@@ -9,7 +9,9 @@ import { ConfigError, didYouMean, formatPath, type ConfigPath, type Diagnostic }
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'names use letters, digits, - _ . and start with a letter or digit' })
 
 const hop = z.strictObject({
-  name: name.describe('What the hop is called in findings.'),
+  name: name.optional().describe('What the hop is called in findings (a from: entry may leave it out: the files name their hops).'),
+  from: z.union([z.string(), z.array(z.string()).min(1)]).optional().describe('Real files the hop reads its settings from (relative to the chain file): Kubernetes manifests or a directory of them, nginx.conf, haproxy.cfg, an Envoy bootstrap or config dump. Several hops when the files describe several.'),
+  path: z.string().regex(/^\//, { error: 'a request path, starting with /' }).optional().describe('from: the request path, to pick the HTTPRoute rule, Ingress path, nginx location or Envoy route it takes.'),
   preset: z.string().optional().describe('A component from `longhaul doctor --presets`.'),
   // Keys are checked against the properties (and the preset's known pitfalls) after parsing, with positions.
   set: z.record(z.string(), durationOrNone).optional().describe('Values that override the preset: a duration, or none for unlimited.'),
@@ -45,7 +47,8 @@ export const chainSchema = z.strictObject({
       on: z.array(retryTrigger).min(1)
     }).optional().describe('The client sends the request again this many times after these failures (default: its preset\'s).')
   }),
-  hops: z.array(hop).min(2, { error: 'a chain needs at least two hops: a client first, the app last' }),
+  // At least two once from: entries are read (checked then).
+  hops: z.array(hop).optional(),
   deploy: z.strictObject({
     hop: z.union([name, z.array(name).min(1)], { error: 'hop: a hop name, or a list of the hops that share the pod' }).optional(),
     terminationGracePeriod: duration.optional()
@@ -135,14 +138,21 @@ export function uploadMs (upload: { size: number, rate: number }): number {
 
 function checkHopNames (spec: ChainSpec, d: ChainDiagnostics): void {
   const seen = new Map<string, number>()
-  spec.hops.forEach((h, i) => {
+  ;(spec.hops ?? []).forEach((h, i) => {
+    if (h.name === undefined) {
+      if (h.from === undefined) d.error(['hops', i], 'missing required key \'name\' (only a from: entry may leave it out)')
+      return
+    }
     if (seen.has(h.name)) d.error(['hops', i, 'name'], `hop name '${h.name}' is already used by hops[${seen.get(h.name)}]`)
     seen.set(h.name, i)
   })
-  const names = [...seen.keys()]
+}
+
+/** deploy.hop names hops of the chain (once from: entries are read, so it may name an imported hop). */
+export function checkDeployHops (spec: ChainSpec, names: readonly string[], d: ChainDiagnostics): void {
   const deployHop = spec.deploy?.hop
   const listed = deployHop === undefined ? [] : typeof deployHop === 'string' ? [deployHop] : deployHop
   listed.forEach((n, i) => {
-    if (!seen.has(n)) d.unknown(typeof deployHop === 'string' ? ['deploy', 'hop'] : ['deploy', 'hop', i], 'hop', n, names)
+    if (!names.includes(n)) d.unknown(typeof deployHop === 'string' ? ['deploy', 'hop'] : ['deploy', 'hop', i], 'hop', n, names)
   })
 }

@@ -1,4 +1,4 @@
-// `longhaul doctor CHAIN.yaml… [--format text|json|html] [--out FILE] [--presets]` (issue 7).
+// `longhaul doctor CHAIN.yaml… [--from PATH…] [--format text|json|html] [--out FILE] [--presets]` (issues 7, 14).
 // Exit codes: 0 no finding is an error, 1 an error finding or an invalid chain file (in any of them), 2 usage.
 import { writeFile } from 'node:fs/promises'
 import { CommanderError, Option, type Command } from 'commander'
@@ -11,7 +11,7 @@ import { presetsJson, presetsText } from './report-presets.ts'
 
 type Format = 'text' | 'json' | 'html'
 
-interface DoctorOptions { format: Format, out?: string, presets?: boolean }
+interface DoctorOptions { format: Format, out?: string, presets?: boolean, from?: string[] }
 
 const usage = (message: string): CommanderError => new CommanderError(2, 'longhaul.usage', message)
 
@@ -27,7 +27,7 @@ async function doctor (chainFiles: string[], options: DoctorOptions): Promise<vo
     await emit(options.format === 'json' ? presetsJson() : presetsText(), options.out)
     return
   }
-  if (chainFiles.length === 0) throw usage('doctor needs a chain file (see docs/doctor.md), or --presets')
+  if (chainFiles.length === 0) throw usage(options.from === undefined ? 'doctor needs a chain file (see docs/doctor.md), or --presets' : '--from needs a chain file for the workload (it may hold only workload: and the client hop): longhaul doctor CHAIN.yaml --from PATH…')
   if (chainFiles.length > 1 && options.format === 'html') throw usage('--format html is one page per chain: give one chain file')
   // Several chains: one report after the other (text), or an array of reports (json).
   const rendered: string[] = []
@@ -35,7 +35,7 @@ async function doctor (chainFiles: string[], options: DoctorOptions): Promise<vo
   for (const chainFile of chainFiles) {
     let report
     try {
-      report = await doctorReport(chainFile)
+      report = await doctorReport(chainFile, options.from ?? [])
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
       for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
@@ -61,6 +61,7 @@ export function registerDoctor (program: Command): void {
     .argument('[chains...]', 'chain files (YAML): the workload, the hops from client to app, the deployment; each gets its report')
     .addOption(new Option('-f, --format <format>', 'report format').choices(['text', 'json', 'html']).default('text'))
     .option('-o, --out <file>', 'write the report to this file instead of stdout')
+    .option('--from <paths...>', 'real files whose hops come after the chain file\'s: Kubernetes manifests (a file or directory), nginx.conf, haproxy.cfg, an Envoy bootstrap or config dump')
     .option('--presets', 'list the presets with their values and sources')
     .action(doctor)
 }

@@ -41,6 +41,8 @@ export interface Hop {
   readonly preset: Preset | null
   /** `config:` of a longhaul hop, as written (relative to the chain file). */
   readonly config: string | null
+  /** FILE:LINE where a from: file describes this hop; null for a hop written in the chain file. */
+  readonly from: string | null
   /** The preset's mode in effect, when it has modes. */
   readonly mode: string | null
   /** A layer-4 hop (its preset's, or the chain file's `passThrough: true`). */
@@ -53,7 +55,10 @@ export interface Hop {
 /** A `set:` that does not do what it says: an ignored setting, a fixed value, a cap, a plan. */
 export interface PitfallHit {
   readonly hop: string
+  /** The set: key, or the setting as an imported file writes it. */
   readonly key: string
+  /** FILE:LINE of an imported setting; absent for set:. */
+  readonly where?: string
   readonly kind: 'ignored' | 'fixed' | 'capped' | 'conditional'
   /** The property the setting was meant to change. */
   readonly meant: Property

@@ -41,7 +41,7 @@ function finding (f: Finding): string {
 }
 
 function hopTable (hop: Hop): string {
-  const head = `${hop.name}${hop.preset === null ? '' : ` (${hop.preset.name}${hop.mode === null ? '' : `, mode ${hop.mode}`})`}${hop.passThrough ? ' pass-through' : ''}`
+  const head = `${hop.name}${hop.preset === null ? '' : ` (${hop.preset.name}${hop.mode === null ? '' : `, mode ${hop.mode}`})`}${hop.passThrough ? ' pass-through' : ''}${hop.from === null ? '' : `, read from ${hop.from}`}`
   const known = PROPERTY_NAMES.filter((p) => hop.values[p] !== undefined)
   const unknown = PROPERTY_NAMES.filter((p) => hop.values[p] === undefined)
   const rows = known.map((p) => {

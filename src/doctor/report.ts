@@ -20,8 +20,8 @@ export function buildReport (chain: Chain): Report {
 }
 
 /** Loads a chain file and diagnoses it; throws ConfigError when the file is invalid. */
-export async function doctorReport (file: string): Promise<Report> {
-  return buildReport(await loadChain(file))
+export async function doctorReport (file: string, from: readonly string[] = []): Promise<Report> {
+  return buildReport(await loadChain(file, { from }))
 }
 
 export function plural (n: number, word: string): string {

@@ -337,8 +337,10 @@ export const presetPitfall: Rule = (chain) => chain.pitfalls.map((hit): Finding 
   const current = hop.values[hit.meant]
   const holds = current === undefined ? '' : `${hit.meant} stays ${fmt(current.ms)} (${provenance(hop, hit.meant)})`
   const severity = hit.kind === 'conditional' ? 'info' : 'warning'
+  // An imported setting is named as its file writes it, with FILE:LINE; a set: key as the chain file writes it.
+  const written = hit.where === undefined ? `set: { ${hit.key}: ${fmt(hit.written)} }` : `${hit.key} (${hit.where})`
   const problems = {
-    ignored: `${hit.hop}: set: { ${hit.key}: ${fmt(hit.written)} } does nothing: ${hit.what}`,
+    ignored: `${hit.hop}: ${written} does nothing: ${hit.what}`,
     fixed: `${hit.hop}: set: { ${hit.key}: ${fmt(hit.written)} } is ignored: ${hit.what}`,
     capped: `${hit.hop}: set: { ${hit.key}: ${fmt(hit.written)} }: ${hit.what}`,
     conditional: `${hit.hop}: set: { ${hit.key}: ${fmt(hit.written)} }: ${hit.what}`
@@ -348,7 +350,7 @@ export const presetPitfall: Rule = (chain) => chain.pitfalls.map((hit): Finding 
     severity,
     hops: [hit.hop],
     problem: problems[hit.kind],
-    values: { [`${hit.hop}.set.${hit.key}`]: { ms: hit.written, text: fmt(hit.written), from: `set${hit.confirmed ? '' : ' (pitfall unconfirmed)'}; ${hit.source}` }, ...(current === undefined ? {} : { [`${hit.hop}.${hit.meant}`]: hopValue(hop, hit.meant) }) },
+    values: { [hit.where === undefined ? `${hit.hop}.set.${hit.key}` : `${hit.hop}: ${hit.key}`]: { ms: hit.written, text: fmt(hit.written), from: `${hit.where ?? 'set'}${hit.confirmed ? '' : ' (pitfall unconfirmed)'}; ${hit.source}` }, ...(current === undefined ? {} : { [`${hit.hop}.${hit.meant}`]: hopValue(hop, hit.meant) }) },
     symptom: hit.kind === 'ignored' || hit.kind === 'fixed'
       ? join('the setting is accepted without a word and changes nothing', holds)
       : join(hit.raisable ? 'the value holds only after the change named in the fix' : 'the component uses its own limit instead', holds),

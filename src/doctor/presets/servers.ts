@@ -67,7 +67,11 @@ export const SERVERS: readonly Preset[] = [
         notes: ['Sync workers answer with Connection: close and keep no connection alive: no idle race with the proxy in front.']
       },
       gthread: {
-        description: 'worker_class gthread: requests run in threads; --timeout is a heartbeat of the worker, not a limit on a request',
+        description: 'worker_class gthread (also sync with --threads above 1): requests run in threads; --timeout is a heartbeat of the worker, not a limit on a request',
+        values: { requestTimeout: null }
+      },
+      async: {
+        description: 'worker_class gevent, eventlet or tornado: --timeout is a heartbeat of the worker, not a limit on a request',
         values: { requestTimeout: null }
       },
       'uvicorn-worker': {
