@@ -85,6 +85,8 @@ export class Attempts {
   readonly #request: TryRequest
   readonly #path: string
   readonly #host: AttemptsHost
+  /** The backoff's jitter (injectable for unit tests). */
+  readonly #random: () => number
   current: Try | null = null
   count = 0
   /** Set once the request ended: no more tries, and a try still connecting is aborted with it. */
@@ -98,7 +100,8 @@ export class Attempts {
   #budgetHeld = false
   #backoff: NodeJS.Timeout | null = null
 
-  constructor (upstream: UpstreamService, route: RouteConfig, path: string, request: TryRequest, handler: WinningTry, host: AttemptsHost) {
+  constructor (upstream: UpstreamService, route: RouteConfig, path: string, request: TryRequest, handler: WinningTry, host: AttemptsHost, random: () => number = Math.random) {
+    this.#random = random
     this.#upstream = upstream
     this.#route = route
     this.#path = path
@@ -207,7 +210,7 @@ export class Attempts {
       const reason = retryAfterFailure(this.#route.retry, failure, this.#context())
       if (reason !== null) {
         // An unstarted streaming body was never read: it can go with the next try.
-        const delay = reason === 'stale_connection' ? 0 : backoffMs(this.#route.retry, this.count, null)
+        const delay = reason === 'stale_connection' ? 0 : backoffMs(this.#route.retry, this.count, null, this.#random)
         return this.#retry(reason, delay)
       }
     }
@@ -226,7 +229,7 @@ export class Attempts {
       attempt.replaced = true
       this.release(attempt)
       controller.abort(new TryReplaced(statusCode))
-      return this.#retry(reason, backoffMs(this.#route.retry, this.count, parseRetryAfter(headers['retry-after'])))
+      return this.#retry(reason, backoffMs(this.#route.retry, this.count, parseRetryAfter(headers['retry-after']), this.#random))
     }
     this.#responseStarted = true
     const keepAlive = headers['keep-alive']

@@ -62,20 +62,37 @@ export interface DownstreamLimits {
 
 type Slot = 'total' | 'firstByte' | 'streamIdle' | 'bodyIdle' | 'send' | 'tunnelIdle'
 
+/** Time and timers, injectable so the Deadline can be unit-tested on a clock the test moves. */
+export interface Clock {
+  now (): number
+  /** A timer that can be re-armed with refresh() (Node's Timeout is one). */
+  setTimeout (fire: () => void, ms: number): { refresh (): unknown }
+  clearTimeout (timer: { refresh (): unknown }): void
+}
+
+/** Node's own timers and performance.now(). */
+export const NODE_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fire, ms) => setTimeout(fire, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout)
+}
+
 /** One re-armable timer: created on first arm, refresh()ed after that. */
 class LimitTimer {
   armed = false
-  #timer: NodeJS.Timeout | undefined
+  #timer: { refresh (): unknown } | undefined
   readonly #ms: number
   readonly #fire: () => void
-  constructor (ms: number, fire: () => void) {
+  readonly #clock: Clock
+  constructor (ms: number, fire: () => void, clock: Clock) {
     this.#ms = ms
     this.#fire = fire
+    this.#clock = clock
   }
 
   arm (): void {
     this.armed = true
-    if (this.#timer === undefined) this.#timer = setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.#ms)
+    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.#ms)
     else this.#timer.refresh()
   }
 
@@ -83,7 +100,7 @@ class LimitTimer {
 
   clear (): void {
     this.armed = false
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
   }
 }
 
@@ -93,18 +110,18 @@ export class Deadline {
   readonly limits: RequestLimits
   readonly startedAt: number
   phase: Phase = 'request'
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #onLimit: (ending: Ending) => void
   readonly #timers: Partial<Record<Slot, LimitTimer>> = {}
   #idlePaused = false
 
-  constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, now: () => number = performance.now.bind(performance)) {
+  constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, clock: Clock = NODE_CLOCK) {
     this.limits = limits
-    this.#now = now
-    this.startedAt = now()
+    this.#clock = clock
+    this.startedAt = clock.now()
     this.#onLimit = onLimit
     const add = (slot: Slot, ms: number | null, outcome: Outcome): void => {
-      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, () => this.#fire(outcome, ms))
+      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, () => this.#fire(outcome, ms), clock)
     }
     add('total', limits.totalMs, limits.totalOutcome)
     add('firstByte', limits.firstByteMs, ROUTE_TIMEOUTS.firstByte.outcome)
@@ -121,12 +138,12 @@ export class Deadline {
     this.#onLimit({ outcome, limitMs })
   }
 
-  elapsedMs (): number { return Math.round(this.#now() - this.startedAt) }
+  elapsedMs (): number { return Math.round(this.#clock.now() - this.startedAt) }
 
   /** Budget left for the upstream (x-longhaul-timeout-ms), at least 1 (0 would read as "none"); null when unlimited. */
   remainingMs (): number | null {
     if (this.limits.totalMs === null) return null
-    return Math.max(1, Math.floor(this.limits.totalMs - (this.#now() - this.startedAt)))
+    return Math.max(1, Math.floor(this.limits.totalMs - (this.#clock.now() - this.startedAt)))
   }
 
   /** Response headers arrived: the first-byte clock stops, the stream-idle clock starts. */

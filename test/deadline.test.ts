@@ -1,0 +1,125 @@
+// The Deadline in process, on a clock the test moves (STYLE.md §1.4): which limit fires, when, by
+// which name, and what re-arms, pauses and stops each clock. The end-to-end timeout tests show
+// the same limits through a real gateway; these pin the timing exactly, without sleeping.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Deadline, type RequestLimits } from '../src/gateway/deadline.ts'
+import type { Ending } from '../src/gateway/outcome.ts'
+import { FakeClock } from './helpers/clock.ts'
+
+const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, streamIdleMs: 300, tunnelIdleMs: 500 }
+const DOWNSTREAM = { bodyIdleTimeoutMs: 200, sendTimeoutMs: 400 }
+
+function deadline (limits: Partial<RequestLimits> = {}): { clock: FakeClock, d: Deadline, endings: Ending[] } {
+  const clock = new FakeClock()
+  const endings: Ending[] = []
+  const d = new Deadline({ ...LIMITS, ...limits }, DOWNSTREAM, (ending) => endings.push(ending), clock)
+  return { clock, d, endings }
+}
+
+test('firstByte fires at its limit, not a millisecond before, with its outcome and limit', () => {
+  const { clock, endings } = deadline()
+  clock.tick(999)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'first_byte_timeout', limitMs: 1000 }])
+})
+
+test('response headers stop firstByte and start streamIdle; each chunk re-arms it', () => {
+  const { clock, d, endings } = deadline()
+  clock.tick(900)
+  d.responseStarted()
+  for (let i = 0; i < 10; i++) {
+    clock.tick(290)
+    d.touch()
+  }
+  assert.deepEqual(endings, [], 'chunks every 290 ms keep a 300 ms streamIdle from firing, and firstByte is gone')
+  clock.tick(300)
+  assert.deepEqual(endings, [{ outcome: 'stream_idle_timeout', limitMs: 300 }])
+})
+
+test('a client holding the response back pauses streamIdle and runs sendTimeout; draining swaps them back', () => {
+  const { clock, d, endings } = deadline()
+  d.responseStarted()
+  d.sendBlocked()
+  clock.tick(399)
+  assert.deepEqual(endings, [], 'a slow client is not a silent upstream')
+  d.sendDrained()
+  clock.tick(299)
+  assert.deepEqual(endings, [], 'streamIdle starts again from the drain')
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'stream_idle_timeout', limitMs: 300 }])
+
+  const blocked = deadline()
+  blocked.d.responseStarted()
+  blocked.d.sendBlocked()
+  blocked.clock.tick(400)
+  assert.deepEqual(blocked.endings, [{ outcome: 'client_send_timeout', limitMs: 400 }])
+})
+
+test('the total budget bounds the whole exchange whatever the traffic, under the name it was given', () => {
+  const { clock, d, endings } = deadline({ totalMs: 2000, totalOutcome: 'client_deadline_exceeded', firstByteMs: null })
+  d.responseStarted()
+  for (let i = 0; i < 19; i++) {
+    clock.tick(100)
+    d.touch()
+  }
+  clock.tick(99)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'client_deadline_exceeded', limitMs: 2000 }])
+})
+
+test('bodyIdle runs only while the gateway waits for the next request body chunk', () => {
+  const { clock, d, endings } = deadline({ firstByteMs: null })
+  d.awaitingBody()
+  clock.tick(150)
+  d.bodyArrived()
+  clock.tick(500) // the upstream holds the body back: not the client's silence
+  d.awaitingBody()
+  clock.tick(199)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'request_body_timeout', limitMs: 200 }])
+})
+
+test('an open tunnel: firstByte stops, tunnelIdle is re-armed by bytes either way, request still bounds it', () => {
+  const { clock, d, endings } = deadline({ totalMs: 3000 })
+  clock.tick(500)
+  d.tunnelOpened()
+  for (let i = 0; i < 4; i++) {
+    clock.tick(450)
+    d.tunnelActivity()
+  }
+  assert.deepEqual(endings, [])
+  clock.tick(500)
+  assert.deepEqual(endings, [{ outcome: 'tunnel_idle_timeout', limitMs: 500 }])
+
+  const busy = deadline({ totalMs: 3000 })
+  busy.d.tunnelOpened()
+  for (let i = 0; i < 8; i++) {
+    busy.clock.tick(400)
+    busy.d.tunnelActivity()
+  }
+  assert.deepEqual(busy.endings, [{ outcome: 'request_timeout', limitMs: 3000 }])
+})
+
+test('stop(): no limit fires afterwards', () => {
+  const { clock, d, endings } = deadline()
+  d.responseStarted()
+  d.sendBlocked()
+  d.awaitingBody()
+  d.stop()
+  clock.tick(60_000)
+  assert.deepEqual(endings, [])
+  assert.equal(d.phase, 'done')
+})
+
+test('remainingMs: the budget left for the upstream, never 0 (which would read as none), null when unlimited', () => {
+  const { clock, d } = deadline({ totalMs: 1000, firstByteMs: null })
+  clock.tick(250.6)
+  assert.equal(d.remainingMs(), 749)
+  clock.tick(749.9)
+  assert.equal(d.remainingMs(), 1)
+  assert.equal(deadline({ totalMs: null }).d.remainingMs(), null)
+})
