@@ -176,6 +176,8 @@ export interface GatewayOptions {
   env?: Record<string, string>
   /** h2c: the listener speaks cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1. */
   protocol?: 'h2c'
+  /** The config's `workers` (absent: the default, one process). */
+  workers?: number
 }
 
 /** `longhaul serve --config FILE` on fixed free ports; ready once /readyz answers 200. */
@@ -186,6 +188,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
     `listen: [{ address: 127.0.0.1:${port}${opts.protocol === undefined ? '' : `, protocol: ${opts.protocol}`} }]`,
     `admin: { address: 127.0.0.1:${adminPort} }`,
     `log: { level: ${opts.logLevel} }`,
+    ...(opts.workers === undefined ? [] : [`workers: ${opts.workers}`]),
     'upstreams:',
     '  demo:',
     `    endpoints: [${opts.upstreamUrl}]`,

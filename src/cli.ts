@@ -1,6 +1,8 @@
 // longhaul's command line (DESIGN.md §6). Exit codes: 0 success, 1 invalid config or a failed
 // run, 2 usage error.
 import { existsSync } from 'node:fs'
+import cluster from 'node:cluster'
+import { availableParallelism } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
 import { loadConfigFile, parseConfigText, type LoadedConfig } from './config/load.ts'
 import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
@@ -12,6 +14,8 @@ import { GatewayLog } from './observe/log.ts'
 import { GatewayMetrics } from './observe/metrics.ts'
 import { drain } from './lifecycle/drain.ts'
 import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
+import { servePrimary } from './lifecycle/primary.ts'
+import { runWorker } from './lifecycle/worker.ts'
 import { openFiles } from './lifecycle/open-files.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
 
@@ -33,6 +37,8 @@ const printableDemo = (options: { listen?: string, admin?: string }): string =>
   demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: `http://127.0.0.1:${DEMO_UPSTREAM_PORT}` })
 
 async function serve (options: { config?: string, listen?: string, admin?: string, watch?: boolean, printConfig?: boolean }): Promise<void> {
+  // A worker process (workers > 1) gets everything from its primary.
+  if (cluster.isWorker) return await runWorker()
   const file = options.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
   if (options.printConfig === true) {
     if (file !== undefined) throw new CommanderError(2, 'longhaul.usage', `--print-config prints the embedded demo's config; ${file} is the config serve would run`)
@@ -64,6 +70,9 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   }
   const log = new GatewayLog(loaded.config.log.level)
   log.configWarnings(loaded.warnings)
+  // `auto` counts the CPUs this process may use once, at start (cgroup limits included).
+  const workers = loaded.config.workers === 'auto' ? availableParallelism() : loaded.config.workers
+  if (workers > 1 && file !== undefined) return await servePrimary(loaded, workers, log, { file, watch: options.watch === true })
   const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
   const { gateway } = running
   // Read before the start: nothing may be awaited between `started` (which tells a supervisor,

@@ -57,6 +57,7 @@ routes:
     upstream: chat
     timeouts: { request: 30m, firstByte: 25m, streamIdle: 1m }
 drain: { delay: 10s, timeout: 30m }
+workers: 2
 `
 
 function render (text: string, lb?: LoadBalancer): Rendered {
@@ -98,7 +99,12 @@ test('the Deployment agrees with the config: grace period, probes on the admin p
   assert.deepEqual(container.ports.map((p: any) => [p.name, p.containerPort]), [['http', 8080], ['h2c', 8081], ['admin', 9100]])
   assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'admin' })
   assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'admin' })
-  assert.deepEqual(container.resources, { requests: { cpu: '1' }, limits: { cpu: '1' } })
+  // One CPU per worker (workers: 2); with workers: auto, --cpus sizes the pod (2 by default).
+  assert.deepEqual(container.resources, { requests: { cpu: '2' }, limits: { cpu: '2' } })
+  assert.deepEqual(byKind(render(MINIMAL), 'Deployment').spec.template.spec.containers[0].resources.limits, { cpu: '1' })
+  const auto = (cpus?: number): unknown => byKind(renderKubernetes(MINIMAL + 'workers: auto\n', 'f', { name: 'gw', image: 'i', replicas: 1, cpus }), 'Deployment').spec.template.spec.containers[0].resources.limits
+  assert.deepEqual(auto(), { cpu: '2' })
+  assert.deepEqual(auto(4), { cpu: '4' })
   assert.equal(deployment.spec.replicas, 3)
   assert.equal(deployment.spec.strategy.rollingUpdate.maxUnavailable, 0)
   assert.equal(container.image, 'longhaul:test')

@@ -5,6 +5,19 @@ import { ROUTE_TIMEOUT_NAMES } from '../config/schema.ts'
 import type { Generation } from '../gateway/generation.ts'
 import type { GatewayState } from '../gateway/server.ts'
 
+/**
+ * What the admin endpoints answer from: one gateway process (gatewayAdmin below), or the primary
+ * of a worker pool, which asks its workers (lifecycle/workers.ts).
+ */
+export interface AdminView {
+  readonly config: RuntimeConfig
+  readonly state: GatewayState
+  /** /readyz is 200 only when this is true. */
+  ready (): boolean
+  status (): Record<string, unknown> | Promise<Record<string, unknown>>
+  metrics (): Promise<{ contentType: string, text: string }>
+}
+
 /** What the admin endpoints read from the running gateway. */
 export interface AdminSource {
   readonly state: GatewayState
@@ -77,25 +90,33 @@ function json (res: http.ServerResponse, status: number, value: unknown): void {
   res.end(body)
 }
 
-export function createAdminServer (source: AdminSource): http.Server {
+/** The admin view of one gateway process. */
+export function gatewayAdmin (source: AdminSource): AdminView {
+  return {
+    get config () { return source.config },
+    get state () { return source.state },
+    ready: () => source.state === 'serving',
+    status: () => status(source),
+    metrics: async () => ({ contentType: source.metrics.registry.contentType, text: await source.metrics.text() })
+  }
+}
+
+export function createAdminServer (view: AdminView): http.Server {
+  const answer = (res: http.ServerResponse, value: Promise<unknown> | unknown, send: (value: any) => void): void => {
+    Promise.resolve(value).then(send, (err: Error) => json(res, 500, { error: err.message }))
+  }
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'admin endpoints take GET' })
     switch (path) {
       case '/healthz': return json(res, 200, { status: 'ok' })
-      case '/readyz': {
-        const state = source.state
-        return json(res, state === 'serving' ? 200 : 503, { state })
-      }
-      case '/config': return json(res, 200, effectiveConfig(source.config))
-      case '/status': return json(res, 200, status(source))
-      case '/metrics': {
-        source.metrics.text().then((text) => {
-          res.writeHead(200, { 'content-type': source.metrics.registry.contentType, 'content-length': Buffer.byteLength(text) })
-          res.end(text)
-        }, (err: Error) => json(res, 500, { error: err.message }))
-        return
-      }
+      case '/readyz': return json(res, view.ready() ? 200 : 503, { state: view.state })
+      case '/config': return json(res, 200, effectiveConfig(view.config))
+      case '/status': return answer(res, view.status(), (value) => json(res, 200, value))
+      case '/metrics': return answer(res, view.metrics(), ({ contentType, text }: { contentType: string, text: string }) => {
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) })
+        res.end(text)
+      })
       default: return json(res, 404, { error: 'unknown admin endpoint', endpoints: ['/healthz', '/readyz', '/metrics', '/status', '/config'] })
     }
   })

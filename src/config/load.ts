@@ -10,6 +10,8 @@ import type { RuntimeConfig } from './runtime.ts'
 export interface LoadedConfig {
   config: RuntimeConfig
   warnings: Diagnostic[]
+  /** The text it was parsed from (worker processes get the same bytes as the primary). */
+  text: string
 }
 
 /** Parses and resolves config text; throws ConfigError with every error found. */
@@ -30,7 +32,7 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
   }
   const config = resolveConfig(data, source, report)
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
-  return { config, warnings: inFileOrder(diagnostics) }
+  return { config, warnings: inFileOrder(diagnostics), text }
 }
 
 export async function loadConfigFile (file: string): Promise<LoadedConfig> {

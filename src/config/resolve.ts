@@ -236,6 +236,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     upstreams: Object.freeze(upstreams),
     routes: Object.freeze(routes),
     drain: Object.freeze({ delayMs: parsed.drain.delay, timeoutMs: parsed.drain.timeout }),
-    log: Object.freeze({ level: parsed.log.level })
+    log: Object.freeze({ level: parsed.log.level }),
+    workers: parsed.workers
   })
 }

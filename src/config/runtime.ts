@@ -106,4 +106,6 @@ export interface RuntimeConfig {
   readonly routes: readonly RouteConfig[]
   readonly drain: { readonly delayMs: number, readonly timeoutMs: number }
   readonly log: { readonly level: string }
+  /** Processes sharing the listeners; `auto`: one per CPU the process may use (os.availableParallelism(), cgroup limits included), counted at start. */
+  readonly workers: number | 'auto'
 }

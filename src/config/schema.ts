@@ -174,6 +174,8 @@ const route = z.strictObject({
   }).optional()
 })
 
+const WORKERS_ERROR = 'workers: auto, or a whole number of processes from 1 to 1024'
+
 export const configSchema = z.strictObject({
   listen: z.array(z.strictObject({
     address: hostPort.describe('HOST:PORT of a client-facing listener: HTTP/1.1 unless tls or protocol say otherwise.'),
@@ -196,7 +198,9 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info')
-  }).prefault({})
+  }).prefault({}),
+  workers: z.union([z.literal('auto'), z.int({ error: WORKERS_ERROR }).min(1, { error: WORKERS_ERROR }).max(1024, { error: WORKERS_ERROR })], { error: WORKERS_ERROR }).prefault(1)
+    .describe('Processes sharing the listeners (node:cluster); the admin listener answers for all of them. auto: one per CPU the process may use (os.availableParallelism(), cgroup limits included). 1: a single process, no primary.')
 })
 
 export type ConfigInput = z.input<typeof configSchema>

@@ -90,7 +90,7 @@ export function workloadManifests (config: RuntimeConfig, configText: string, op
     comments: [
       [['spec', 'strategy'], 'A new pod is ready before an old one drains: capacity never drops during a rollout.'],
       [['spec', 'template', 'spec', 'terminationGracePeriodSeconds'], `drain.delay ${formatDuration(config.drain.delayMs)} + drain.timeout ${formatDuration(config.drain.timeoutMs)} + ${GRACE_MARGIN_SECONDS}s (error records, log flush, exit):\nKubernetes sends SIGKILL after this, so it must outlast the whole drain.`],
-      [['spec', 'template', 'spec', 'containers'], `args: the image's entry point is \`longhaul serve\`; --watch follows ConfigMap updates.\nreadinessProbe: /readyz turns 503 the moment SIGTERM arrives, so the pod leaves the endpoints\nwhile it keeps serving for drain.delay. livenessProbe: /healthz stays 200 through a long drain.\nresources: ${cpu} CPU, one per worker process (os.availableParallelism() reads the CPU limit).\nvolumeMounts: the whole directory, never a subPath (a subPath mount never sees an update).`]
+      [['spec', 'template', 'spec', 'containers'], `args: the image's entry point is \`longhaul serve\`; --watch follows ConfigMap updates.\nreadinessProbe: /readyz turns 503 the moment SIGTERM arrives, so the pod leaves the endpoints\nwhile it keeps serving for drain.delay. livenessProbe: /healthz stays 200 through a long drain.\nresources: ${cpu} CPU, one per worker process (${config.workers === 'auto' ? 'workers: auto counts them from this limit: os.availableParallelism()' : `workers: ${config.workers}`}).\nvolumeMounts: the whole directory, never a subPath (a subPath mount never sees an update).`]
     ]
   }
 

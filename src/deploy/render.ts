@@ -20,7 +20,12 @@ export interface RenderOptions {
   readonly name: string
   readonly image: string
   readonly replicas: number
+  /** CPUs per pod when the config says `workers: auto` (it then runs one worker per CPU of this limit). */
+  readonly cpus?: number
 }
+
+/** CPUs per pod for `workers: auto` without --cpus. */
+const AUTO_CPUS = 2
 
 export interface Rendered {
   readonly manifests: Manifest[]
@@ -57,18 +62,23 @@ export function renderKubernetes (configText: string, file: string, options: Ren
 
   const front = options.lb === undefined ? undefined : frontPolicy(options.lb, config, options.name)
   const manifests = [
-    ...workloadManifests(config, configText, { ...options, cpus: 1, serviceAnnotations: front?.serviceAnnotations }),
+    ...workloadManifests(config, configText, { ...options, cpus: config.workers === 'auto' ? options.cpus ?? AUTO_CPUS : config.workers, serviceAnnotations: front?.serviceAnnotations }),
     ...(front?.manifests ?? [])
   ]
-  const warnings = [...configWarnings, ...(front?.warnings ?? []).map((w) => at('warning', w.path, w.message))]
+  const cpusIgnored = options.cpus !== undefined && config.workers !== 'auto' && options.cpus !== config.workers
+    ? [at('warning', ['workers'], `--cpus ${options.cpus} is ignored: the pod gets one CPU per worker (${config.workers}); --cpus sizes the pod for workers: auto`)]
+    : []
+  const warnings = [...configWarnings, ...cpusIgnored, ...(front?.warnings ?? []).map((w) => at('warning', w.path, w.message))]
   const chains = chainDir === undefined ? [] : chainFiles(config, front?.hop, { configPath: relative(join(chainDir.outDir, 'doctor'), resolve(file)) })
   return { manifests, chains, warnings }
 }
 
-async function renderCommand (target: string, options: { config: string, out?: string, lb?: LoadBalancer, name: string, image?: string, replicas: string }): Promise<void> {
+async function renderCommand (target: string, options: { config: string, out?: string, lb?: LoadBalancer, name: string, image?: string, replicas: string, cpus?: string }): Promise<void> {
   if (target !== 'kubernetes') throw new CommanderError(2, 'longhaul.usage', `render knows one target, kubernetes (got '${target}')`)
   const replicas = Number(options.replicas)
   if (!Number.isInteger(replicas) || replicas < 1) throw new CommanderError(2, 'longhaul.usage', `--replicas must be a whole number ≥ 1, got '${options.replicas}'`)
+  const cpus = options.cpus === undefined ? undefined : Number(options.cpus)
+  if (cpus !== undefined && (!Number.isInteger(cpus) || cpus < 1)) throw new CommanderError(2, 'longhaul.usage', `--cpus must be a whole number ≥ 1, got '${options.cpus}'`)
   if (!/^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/.test(options.name)) throw new CommanderError(2, 'longhaul.usage', `--name must be a DNS label (lower case letters, digits, -), got '${options.name}'`)
   let text: string
   try {
@@ -82,7 +92,7 @@ async function renderCommand (target: string, options: { config: string, out?: s
   const image = options.image ?? `longhaul:${await packageVersion()}`
   let rendered: Rendered
   try {
-    rendered = renderKubernetes(text, options.config, { lb: options.lb, name: options.name, image, replicas }, options.out === undefined ? undefined : { outDir: options.out })
+    rendered = renderKubernetes(text, options.config, { lb: options.lb, name: options.name, image, replicas, cpus }, options.out === undefined ? undefined : { outDir: options.out })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
@@ -116,5 +126,6 @@ export function registerRender (program: Command): void {
     .option('--name <name>', 'name of the objects', 'longhaul')
     .option('--image <image>', 'container image (default: longhaul:VERSION, built from the Dockerfile)')
     .option('--replicas <n>', 'pods', '2')
+    .option('--cpus <n>', `CPUs per pod with workers: auto (one worker each; default ${AUTO_CPUS}); with workers: N the pod gets N`)
     .action(renderCommand)
 }

@@ -178,6 +178,7 @@ export class GatewayServer implements PassageHost {
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
     if (!same(config.listen, old.config.listen)) restartRequired.push('listen')
     if (!same(config.admin, old.config.admin)) restartRequired.push('admin.address')
+    if (config.workers !== old.config.workers) restartRequired.push('workers')
     for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
       if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
@@ -188,6 +189,7 @@ export class GatewayServer implements PassageHost {
       ...config,
       listen: running.listen,
       admin: running.admin,
+      workers: running.workers,
       downstream: {
         ...config.downstream,
         headersTimeoutMs: running.downstream.headersTimeoutMs,

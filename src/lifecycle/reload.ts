@@ -6,12 +6,22 @@ import { createHash } from 'node:crypto'
 import { basename, dirname } from 'node:path'
 import { loadConfigFile } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
-import type { GatewayServer } from '../gateway/server.ts'
+import type { RuntimeConfig } from '../config/runtime.ts'
+import type { ReloadResult } from '../gateway/server.ts'
+import type { GatewayLog } from '../observe/log.ts'
 
-export async function reloadFrom (server: GatewayServer, file: string): Promise<void> {
+/** What a reload swaps the config of: one gateway process, or the primary of a worker pool. */
+export interface Reloadable {
+  readonly config: RuntimeConfig
+  readonly log: GatewayLog
+  reload (config: RuntimeConfig, text: string): Promise<ReloadResult>
+  reloadFailed (errors: string[]): ReloadResult
+}
+
+export async function reloadFrom (server: Reloadable, file: string): Promise<void> {
   try {
-    const { config, warnings } = await loadConfigFile(file)
-    const result = await server.reload(config)
+    const { config, warnings, text } = await loadConfigFile(file)
+    const result = await server.reload(config, text)
     server.log.configWarnings(warnings)
     server.log.reloaded(config.source.path, config.source.hash, result.restartRequired)
   } catch (err) {
@@ -31,7 +41,7 @@ const SETTLE_MS = 100
  * swapping a `..data` symlink, which a watch on the file itself (its old inode) never sees. A
  * change reloads only when the content really changed (its hash).
  */
-export function watchConfig (server: GatewayServer, file: string): FSWatcher {
+export function watchConfig (server: Reloadable, file: string): FSWatcher {
   const name = basename(file)
   let timer: NodeJS.Timeout | undefined
   let lastHash = server.config.source.hash

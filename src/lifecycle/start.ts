@@ -4,7 +4,7 @@ import type http from 'node:http'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import type { GatewayLog } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
-import { createAdminServer } from '../admin/server.ts'
+import { createAdminServer, gatewayAdmin } from '../admin/server.ts'
 import { GatewayServer } from '../gateway/server.ts'
 import { listen } from '../gateway/listeners.ts'
 
@@ -15,7 +15,7 @@ export class RunningGateway {
 
   constructor (config: RuntimeConfig, log: GatewayLog, metrics: GatewayMetrics) {
     this.gateway = new GatewayServer(config, log, metrics)
-    this.#admin = createAdminServer(this.gateway)
+    this.#admin = createAdminServer(gatewayAdmin(this.gateway))
   }
 
   /** Binds the admin listener, then the client listeners; readiness turns 200 once all are bound. */

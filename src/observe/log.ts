@@ -42,8 +42,17 @@ export class GatewayLog {
     this.#logger.info(record, 'access')
   }
 
-  started (listeners: string[], admin: string, configPath: string, configHash: string): void {
-    this.#logger.info({ listeners, admin, config: configPath, configHash }, 'started')
+  started (listeners: string[], admin: string, configPath: string, configHash: string, workers?: number[]): void {
+    this.#logger.info({ listeners, admin, config: configPath, configHash, ...(workers === undefined ? {} : { workers }) }, 'started')
+  }
+
+  /** A worker process ended outside a drain: its in-flight requests were lost, and it is started again. */
+  workerExited (worker: number, workerPid: number, code: number | null, signal: string | null, lostRequests: number): void {
+    this.#logger.error({ worker, workerPid, code, signal, lostRequests }, 'worker exited; starting a new one')
+  }
+
+  workerStarted (worker: number, workerPid: number): void {
+    this.#logger.info({ worker, workerPid }, 'worker started')
   }
 
   /** At start: the open files limit in force, and a warning when it holds fewer than `wanted` streams. */

@@ -14,11 +14,15 @@ export class GatewayMetrics {
   readonly #firstByte = new Histogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly retries = new Counter({ name: 'longhaul_retries_total', help: 'Retried upstream attempts, by route and reason.', labelNames: ['route', 'reason'], registers: [this.registry] })
-  readonly endpointUp = new Gauge({ name: 'longhaul_upstream_endpoint_up', help: '1 when an upstream endpoint is in rotation, 0 when it is not.', labelNames: ['upstream', 'endpoint'], registers: [this.registry] })
+  // With workers, /metrics adds up every worker's series (prom-client's cluster aggregation, 'sum' by
+  // default); the gauges below say how theirs combine instead. Each worker checks endpoints itself:
+  // an endpoint is up when every worker has it in rotation.
+  readonly endpointUp = new Gauge({ name: 'longhaul_upstream_endpoint_up', help: '1 when an upstream endpoint is in rotation, 0 when it is not.', labelNames: ['upstream', 'endpoint'], registers: [this.registry], aggregator: 'min' })
   readonly queueDepth = new Gauge({ name: 'longhaul_upstream_queue_depth', help: 'Requests waiting for an upstream slot.', labelNames: ['upstream'], registers: [this.registry] })
-  readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry] })
+  // With workers, the primary validates and counts reloads (a file it rejects never reaches a worker).
+  readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry], aggregator: 'omit' })
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
-  readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry] })
+  readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
@@ -62,6 +66,28 @@ export class GatewayMetrics {
       this.queueDepth.set({ upstream: name }, 0)
       for (const e of upstream.endpoints) this.endpointUp.set({ upstream: name, endpoint: e.url }, 1)
     }
+  }
+
+  text (): Promise<string> {
+    return this.registry.metrics()
+  }
+}
+
+/** The primary's own series when workers run (DESIGN.md §8): added to the workers' aggregated ones. */
+export class WorkerPoolMetrics {
+  readonly registry = new Registry()
+  readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry] })
+  readonly workers = new Gauge({ name: 'longhaul_workers', help: 'Worker processes serving.', registers: [this.registry] })
+  readonly restarts = new Counter({ name: 'longhaul_worker_restarts_total', help: 'Worker processes that ended outside a drain and were started again.', registers: [this.registry] })
+  readonly lostRequests = new Counter({ name: 'longhaul_worker_lost_requests_total', help: 'Requests in flight in a worker process when it ended outside a drain (as last reported by it, at most a second old).', registers: [this.registry] })
+
+  constructor () {
+    this.#reloads.inc({ result: 'ok' }, 0)
+    this.#reloads.inc({ result: 'error' }, 0)
+  }
+
+  reloaded (ok: boolean): void {
+    this.#reloads.inc({ result: ok ? 'ok' : 'error' })
   }
 
   text (): Promise<string> {

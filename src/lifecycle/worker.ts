@@ -1,0 +1,97 @@
+// A worker process (workers > 1): one gateway on the listeners the cluster shares, with no admin
+// listener of its own. It takes its config text, reloads and drains from the primary, answers its
+// /status and /metrics questions, and reports how many requests it has in flight once a second.
+import { once } from 'node:events'
+import { AggregatorRegistry } from 'prom-client'
+import { parseConfigText } from '../config/load.ts'
+import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
+import { GatewayServer, type ReloadResult } from '../gateway/server.ts'
+import { status } from '../admin/server.ts'
+import { GatewayLog } from '../observe/log.ts'
+import { GatewayMetrics } from '../observe/metrics.ts'
+import { drain } from './drain.ts'
+import { isToWorker, type FromWorker, type ToWorker } from './worker-messages.ts'
+
+/** How often a worker tells the primary its in-flight count (the requests lost if it dies). */
+const INFLIGHT_REPORT_MS = 1000
+
+function send (message: FromWorker): void {
+  process.send?.(message)
+}
+
+export async function runWorker (): Promise<void> {
+  // Signals go to the primary, which tells every worker what to do (a terminal's Ctrl-C reaches
+  // the whole process group: a worker acting on it alone would race the primary's drain).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {})
+  const [start] = await once(process, 'message') as [ToWorker]
+  if (start.longhaul !== 'start') throw new Error(`worker: expected the start message, got ${start.longhaul}`)
+  const { config } = parseConfigText(start.text, start.path)
+  const log = new GatewayLog(config.log.level)
+  const metrics = new GatewayMetrics()
+  // The primary's /metrics asks for these; constructing an AggregatorRegistry is what installs
+  // prom-client's answering listener in a worker (setRegistries alone does not).
+  AggregatorRegistry.setRegistries([metrics.registry])
+  void new AggregatorRegistry()
+  const gateway = new GatewayServer(config, log, metrics)
+  try {
+    await gateway.ready()
+    await gateway.listen()
+  } catch (err) {
+    log.error('start failed', err)
+    await gateway.close()
+    await log.flush()
+    process.exit(1)
+  }
+  gateway.serving()
+  send({ longhaul: 'serving', addresses: gateway.addresses })
+
+  let reported = 0
+  setInterval(() => {
+    if (gateway.inflight === reported) return
+    reported = gateway.inflight
+    send({ longhaul: 'inflight', inflight: reported })
+  }, INFLIGHT_REPORT_MS).unref()
+
+  let draining = false
+  const drainAndExit = (signal: string): void => {
+    if (draining) return
+    draining = true
+    send({ longhaul: 'draining' })
+    void drain(gateway, signal).then(async (cut) => {
+      await gateway.close()
+      const code = cut === 0 ? 0 : 1
+      log.exited(code)
+      await log.flush()
+      process.exit(code)
+    })
+  }
+
+  // The primary validated this text already; a failure here (a file it names, gone since) is reported the same way.
+  const reload = async (text: string, path: string): Promise<ReloadResult> => {
+    try {
+      return await gateway.reload(parseConfigText(text, path).config)
+    } catch (err) {
+      const errors = err instanceof ConfigError ? err.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [(err as Error).message]
+      return gateway.reloadFailed(errors)
+    }
+  }
+
+  process.on('message', (message: unknown) => {
+    if (!isToWorker(message)) return
+    switch (message.longhaul) {
+      case 'status':
+        send({ longhaul: 'status', id: message.id, status: status(gateway) })
+        return
+      case 'reload':
+        void reload(message.text, message.path).then((result) => send({ longhaul: 'reloaded', id: message.id, result }))
+        return
+      case 'drain':
+        drainAndExit(message.signal)
+        return
+      case 'start':
+        return
+    }
+  })
+  // The primary is gone (killed): nobody will say when to stop, so drain now.
+  process.on('disconnect', () => drainAndExit('primary exited'))
+}
