@@ -349,7 +349,7 @@ async function stalls (p: Proxy, n: number, roundNo: number): Promise<StallsRun>
           // A clean end is still timed: the client cannot tell it from the upstream's own end.
           if (res.complete) cleanEnds++
           if (eventAt !== null) lateness.push(performance.now() - eventAt - 1000)
-          if (text.includes('event: longhaul-error')) errorRecords++
+          if (text.includes('event: error\n')) errorRecords++
           resolve()
         })
       })

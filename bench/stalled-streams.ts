@@ -101,14 +101,14 @@ function openStream (s: Stream, port: number, delayMs: number | null, connected:
       const now = performance.now()
       s.text += chunk.toString('latin1')
       if (s.firstEventAt === null && s.text.includes('event: tick\n')) s.firstEventAt = now
-      if (s.errorRecordAt === null && s.text.includes('event: longhaul-error\n')) s.errorRecordAt = now
+      if (s.errorRecordAt === null && s.text.includes('event: error\n')) s.errorRecordAt = now
     })
     res.on('error', (err) => { s.error ??= err.message })
     res.on('close', () => {
       s.complete = res.complete
-      const record = /event: longhaul-error\ndata: (.*)\n\n/.exec(s.text)
+      const record = /event: error\ndata: (.*)\n\n/.exec(s.text)
       if (record !== null) {
-        try { s.errorCode = (JSON.parse(record[1]!) as { code?: string }).code ?? null } catch { s.errorCode = 'unparsable' }
+        try { s.errorCode = (JSON.parse(record[1]!) as { error?: { code?: string } }).error?.code ?? null } catch { s.errorCode = 'unparsable' }
       }
       close()
     })
@@ -333,7 +333,7 @@ async function main (): Promise<number> {
 
   say(`outcomes (${accessLines ? 'access lines' : 'SSE error records'}): ${outcomeText}`)
   say(`lateness after the ${IDLE_MS} ms idle limit, event → connection end (client): ${fmt(lateness.clientCut)}`)
-  say(`lateness, event → longhaul-error record (client):                  ${fmt(lateness.clientErrorRecord)}`)
+  say(`lateness, event → error record (client):                  ${fmt(lateness.clientErrorRecord)}`)
   if (accessLines) {
     say(`lateness, durationMs − firstByteMs (gateway access lines, reads high): ${fmt(lateness.gatewayAccessLine)}`)
     say(`  the same less the client's headers → event gap (an estimate):      ${fmt(lateness.gatewayLessClientHeadersToEvent)}`)

@@ -9,7 +9,7 @@ import net from 'node:net'
 import { Client, Pool, request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
 import { arrivalOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { hostPort, parseRawResponse, sseRecords } from './helpers/faults.ts'
+import { hostPort, parseRawResponse, sseRecords, errorRecordData } from './helpers/faults.ts'
 
 const running: RunningGateway[] = []
 const demos: DemoUpstream[] = []
@@ -226,8 +226,8 @@ test('requests still running at drain.timeout are cut as drain_timeout (a stream
   const records = sseRecords(res.body.toString())
   assert.ok(records.length >= 5, `only ${records.length} records before the cut`)
   const last = records.at(-1)!
-  assert.equal(last.event, 'longhaul-error')
-  const doc = JSON.parse(last.data) as Record<string, unknown>
+  assert.equal(last.event, 'error')
+  const doc = errorRecordData(last)
   assert.equal(doc.code, 'drain_timeout')
   assert.equal(doc.limitMs, 1000)
   assert.equal(doc.route, 'endless')

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { startGateway, runCli, writeConfig, prefixRoute, type RunningGateway } from './helpers/gateway.ts'
 import { requestEndOf, startBlackhole, startDemoUpstream, type Blackhole, type DemoUpstream } from './helpers/upstreams.ts'
-import { assertAccess, assertElapsed, sseRecords, LATE_MS } from './helpers/faults.ts'
+import { assertAccess, assertElapsed, sseRecords, LATE_MS, errorRecordData } from './helpers/faults.ts'
 import { makeTestCertificate, type TestCertificate } from './helpers/tls.ts'
 import { h2Connect, h2Request, type H2Answer } from './helpers/h2.ts'
 
@@ -216,9 +216,9 @@ describe('HTTP/2 downstream', { concurrency: true }, () => {
       assert.equal(res.ended, false, 'the cut stream ended cleanly')
       assert.equal(res.rstCode, NGHTTP2_INTERNAL_ERROR)
       const records = sseRecords(res.body)
-      assert.deepEqual(records.map((r) => r.event), ['tick', 'tick', 'longhaul-error'])
+      assert.deepEqual(records.map((r) => r.event), ['tick', 'tick', 'error'])
       assert.ok(res.body.endsWith('\n\n'))
-      const data = JSON.parse(records[2]!.data) as Record<string, unknown>
+      const data = errorRecordData(records[2]!)
       assert.equal(data.code, 'stream_idle_timeout')
       assert.equal(data.requestId, rid)
       assertElapsed(data.elapsedMs, 300, 'stream_idle_timeout', LATE_MS + 40)
@@ -241,8 +241,8 @@ describe('HTTP/2 downstream', { concurrency: true }, () => {
       const res = await h2Request(h2c, '/total/sse?chunks=100&interval-ms=100', { headers: { 'x-request-id': rid } })
       assert.equal(res.rstCode, NGHTTP2_INTERNAL_ERROR)
       const last = sseRecords(res.body).at(-1)!
-      assert.equal(last.event, 'longhaul-error')
-      assert.equal((JSON.parse(last.data) as { code: string }).code, 'request_timeout')
+      assert.equal(last.event, 'error')
+      assert.equal(errorRecordData(last).code, 'request_timeout')
       assertAccess(await gw.accessLine(rid), { outcome: 'request_timeout', status: 200, limitMs: 500 })
     })
 
@@ -333,7 +333,7 @@ describe('HTTP/2 downstream', { concurrency: true }, () => {
       const rid = id('reset')
       const res = await h2Request(h2c, '/any/sse?chunks=10&interval-ms=20&reset-after=2', { headers: { 'x-request-id': rid } })
       assert.equal(res.rstCode, NGHTTP2_INTERNAL_ERROR)
-      assert.deepEqual(sseRecords(res.body).map((r) => r.event), ['tick', 'tick', 'longhaul-error'])
+      assert.deepEqual(sseRecords(res.body).map((r) => r.event), ['tick', 'tick', 'error'])
       assertAccess(await gw.accessLine(rid), { outcome: 'upstream_reset', status: 200 })
     })
   })

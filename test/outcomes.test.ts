@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { startGateway, ROOT, type RunningGateway } from './helpers/gateway.ts'
 import { closedPort, requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { assertAccess, assertGatewayError, holdingClient, rawExchange, sseRecords } from './helpers/faults.ts'
+import { assertAccess, assertGatewayError, holdingClient, rawExchange, sseRecords, errorRecordData } from './helpers/faults.ts'
 import { OUTCOMES, OUTCOME_NAMES, describe as describeOutcome, type Outcome } from '../src/gateway/outcome.ts'
 
 let demo: DemoUpstream
@@ -155,10 +155,10 @@ test('upstream_reset after headers: the SSE error record, then a cut; logged wit
   assert.equal(res.complete, false, 'a cut must not look like a complete answer')
   const text = res.body.toString()
   const records = sseRecords(text)
-  assert.deepEqual(records.map((r) => r.event), ['message', 'message', 'message', 'longhaul-error'], text)
+  assert.deepEqual(records.map((r) => r.event), ['message', 'message', 'message', 'error'], text)
   assert.ok(text.endsWith('\n\n'), 'nothing may follow the error record')
   assert.doesNotMatch(text, /\[DONE\]/)
-  const data = JSON.parse(records[3]!.data) as Record<string, unknown>
+  const data = errorRecordData(records[3]!)
   assert.equal(data.code, 'upstream_reset')
   assert.equal(data.requestId, id)
   assert.equal(data.limitMs, undefined)
@@ -348,7 +348,16 @@ test('catalogue: every outcome has the contract status, an RFC 9209 Proxy-Status
     // a time limit shows its value; the body size limit is given in the detail instead
     if (name !== 'payload_too_large') assert.ok(message.includes('1500ms'), `${name}: '${message}' does not show the limit's value`)
   }
-  assert.ok('retryAfter' in OUTCOMES.overloaded && OUTCOMES.overloaded.retryAfter, 'overloaded answers with Retry-After')
+  // Retry hints: never repeat what already spent the upstream's time; retry soon what can succeed.
+  const hints = Object.fromEntries(OUTCOME_NAMES.flatMap((name) => 'retry' in OUTCOMES[name] ? [[name, OUTCOMES[name].retry]] : []))
+  assert.deepEqual(hints, {
+    overloaded: 'later',
+    upstream_unavailable: 'later',
+    first_byte_timeout: 'never',
+    request_timeout: 'never',
+    client_deadline_exceeded: 'never',
+    draining: 'later'
+  })
   assert.ok('connectionClose' in OUTCOMES.draining && OUTCOMES.draining.connectionClose, 'draining answers with Connection: close')
 })
 
@@ -368,6 +377,15 @@ test('catalogue: README.md\'s outcome table lists exactly the outcomes of outcom
     documented.push(/^\|\s*`?([A-Za-z_]+)`?\s*\|/.exec(line)?.[1] ?? line)
   }
   for (const name of OUTCOME_NAMES) assert.ok(documented.includes(name), `README.md's outcome table lacks ${name}`)
+  // Each row states the retry hint its responses carry.
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break
+    const name = /^\|\s*`?([A-Za-z_]+)`?\s*\|/.exec(line)?.[1] as keyof typeof OUTCOMES | undefined
+    if (name === undefined || !(name in OUTCOMES)) continue
+    const retry = 'retry' in OUTCOMES[name] ? OUTCOMES[name].retry : undefined
+    assert.equal(line.includes('`x-should-retry: false`'), retry === 'never', `README.md, ${name}: x-should-retry: false`)
+    assert.equal(line.includes('`Retry-After: 1`, `x-should-retry: true`'), retry === 'later', `README.md, ${name}: Retry-After and x-should-retry: true`)
+  }
   // outcome names are public and never retired silently: the README lists nothing else
   assert.deepEqual(documented.filter((name) => !(OUTCOME_NAMES as string[]).includes(name)), [], 'README.md lists outcomes that outcome.ts does not have')
 })

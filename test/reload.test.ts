@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { Pool, request } from 'undici'
 import { startGateway, startGatewayWithFile, type RunningGateway } from './helpers/gateway.ts'
 import { closedPort, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { sseRecords } from './helpers/faults.ts'
+import { sseRecords, errorRecordData } from './helpers/faults.ts'
 
 const running: RunningGateway[] = []
 const demos: DemoUpstream[] = []
@@ -188,8 +188,8 @@ drain: { delay: 0s, timeout: 2s }
   const freshLine = await gw.accessLine('after-reload')
   assert.equal(freshLine.outcome, 'stream_idle_timeout')
   assert.equal(freshLine.limitMs, 200)
-  assert.equal(records.at(-1)?.event, 'longhaul-error')
-  assert.equal((JSON.parse(records.at(-1)!.data) as { code: string }).code, 'stream_idle_timeout')
+  assert.equal(records.at(-1)?.event, 'error')
+  assert.equal(errorRecordData(records.at(-1)!).code, 'stream_idle_timeout')
 
   assert.equal(await oldBody, sseBody(6))
   const oldLine = await gw.accessLine('before-reload')

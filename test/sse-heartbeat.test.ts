@@ -8,7 +8,7 @@ import { request } from 'undici'
 import { EventBoundary } from '../src/gateway/heartbeat.ts'
 import { runCli, startGateway, writeConfig, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { assertAccess, assertElapsed, rawExchange, sseRecords } from './helpers/faults.ts'
+import { assertAccess, assertElapsed, rawExchange, sseRecords, errorRecordData } from './helpers/faults.ts'
 import { startIdleProxy, type IdleProxy } from './helpers/idle-proxy.ts'
 
 const KEEPALIVE = ': keepalive\n\n'
@@ -138,8 +138,8 @@ describe('sse.heartbeat', { concurrency: true }, () => {
     const comments = text.split(KEEPALIVE).length - 1
     assert.ok(comments >= 2 && comments <= 3, `${comments} heartbeats in 700 ms at 200 ms`)
     const records = sseRecords(text).filter((r) => r.event !== 'message')
-    assert.deepEqual(records.map((r) => r.event), ['tick', 'longhaul-error'])
-    const data = JSON.parse(records[1]!.data) as Record<string, unknown>
+    assert.deepEqual(records.map((r) => r.event), ['tick', 'error'])
+    const data = errorRecordData(records[1]!)
     assert.equal(data.code, 'stream_idle_timeout')
     assertElapsed(data.elapsedMs, 700, 'stream_idle_timeout')
     assertAccess(await gw.accessLine(id), { outcome: 'stream_idle_timeout', status: 200, limitMs: 700 })

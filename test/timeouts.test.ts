@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { startGateway, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startBlackhole, startDemoUpstream, type Blackhole, type DemoUpstream } from './helpers/upstreams.ts'
-import { assertAccess, assertElapsed, assertGatewayError, holdingClient, rawExchange, sseRecords, LATE_MS } from './helpers/faults.ts'
+import { assertAccess, assertElapsed, assertGatewayError, holdingClient, rawExchange, sseRecords, LATE_MS, errorRecordData } from './helpers/faults.ts'
 
 let demo: DemoUpstream
 let blackhole: Blackhole
@@ -121,9 +121,9 @@ describe('timeouts', { concurrency: true }, () => {
       assert.equal(res.complete, false, 'the response ended cleanly: a cut must not look like a complete answer')
       const text = res.body.toString()
       const records = sseRecords(text)
-      assert.deepEqual(records.map((r) => r.event), ['tick', 'tick', 'longhaul-error'], text)
+      assert.deepEqual(records.map((r) => r.event), ['tick', 'tick', 'error'], text)
       assert.ok(text.endsWith('\n\n'), 'nothing may follow the error record')
-      const data = JSON.parse(records[2]!.data) as Record<string, unknown>
+      const data = errorRecordData(records[2]!)
       assert.equal(data.code, 'stream_idle_timeout')
       assert.equal(data.limitMs, 300)
       assert.equal(data.route, 'idle')
@@ -169,11 +169,11 @@ describe('timeouts', { concurrency: true }, () => {
       assert.equal(res.complete, false)
       const records = sseRecords(res.body.toString())
       const last = records.at(-1)!
-      assert.equal(last.event, 'longhaul-error')
+      assert.equal(last.event, 'error')
       const ticks = records.filter((r) => r.event === 'tick')
       assert.ok(ticks.length >= 2 && ticks.length <= 5, `${ticks.length} events in 500 ms at one per 100 ms`)
       assert.equal(records.length, ticks.length + 1)
-      const data = JSON.parse(last.data) as Record<string, unknown>
+      const data = errorRecordData(last)
       assert.equal(data.code, 'request_timeout')
       assert.equal(data.limitMs, 500)
       assertElapsed(data.elapsedMs, 500, 'request_timeout')

@@ -85,7 +85,7 @@ test('over HTTP/2 upstream, a silent stream is still cut by streamIdle, and the 
   const line = await gw.accessLine(res.headers['x-request-id'] as string)
   assert.equal(line.outcome, 'stream_idle_timeout')
   assert.equal(line.limitMs, 300)
-  assert.match(text, /event: longhaul-error/)
+  assert.match(text, /event: error\ndata: \{"type":"error","error":\{"type":"stream_idle_timeout","code":"stream_idle_timeout"/)
   const entry = seen.find((s) => s.path === '/sse/stall')!
   assert.equal(entry.version, '2.0')
   // the upstream's stream was reset by the gateway, not left open

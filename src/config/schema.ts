@@ -155,7 +155,7 @@ const route = z.strictObject({
   upstream: name.describe('Name of an upstream under `upstreams`.'),
   timeouts: timeouts.optional(),
   sse: z.strictObject({
-    errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send `event: longhaul-error` naming the outcome.'),
+    errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send the error record `event: error` naming the outcome (the SDKs of OpenAI and Anthropic raise it as their API error).'),
     heartbeat: duration.refine((ms) => ms >= 100, { error: 'heartbeat must be at least 100ms' }).optional().describe('While a text/event-stream response is silent this long and at an event boundary, send the comment `: keepalive` downstream, so outer load balancers do not cut it. It does not reset streamIdle. Off when absent.')
   }).prefault({}),
   retry: z.strictObject({

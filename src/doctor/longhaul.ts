@@ -28,9 +28,9 @@ export function longhaulValues (config: RuntimeConfig, route: RouteConfig): Part
   const upstream = config.upstreams[route.upstream]
   const u = `upstreams.${route.upstream}`
   const values: Partial<Record<Property, ConfigValue>> = {
-    requestTimeout: { ms: t.request.ms, setting: `${r}.timeouts.request [${t.request.source}]`, symptom: `504 \`${ROUTE_TIMEOUTS.request.outcome}\`; after the headers, an \`event: longhaul-error\` record, then a reset` },
+    requestTimeout: { ms: t.request.ms, setting: `${r}.timeouts.request [${t.request.source}]`, symptom: `504 \`${ROUTE_TIMEOUTS.request.outcome}\`; after the headers, an \`event: error\` record, then a reset` },
     firstByteTimeout: { ms: t.firstByte.ms, setting: `${r}.timeouts.firstByte [${t.firstByteFollowsRequest ? '= request' : t.firstByte.source}]`, symptom: `504 \`${ROUTE_TIMEOUTS.firstByte.outcome}\`` },
-    streamIdleTimeout: { ms: t.streamIdle.ms, setting: `${r}.timeouts.streamIdle [${t.streamIdle.source}]`, symptom: `\`${ROUTE_TIMEOUTS.streamIdle.outcome}\`: an \`event: longhaul-error\` record, then a reset` },
+    streamIdleTimeout: { ms: t.streamIdle.ms, setting: `${r}.timeouts.streamIdle [${t.streamIdle.source}]`, symptom: `\`${ROUTE_TIMEOUTS.streamIdle.outcome}\`: an \`event: error\` record, then a reset` },
     writeTimeout: { ms: null, setting: 'none (downstream.sendTimeout bounds only a client that reads nothing)' },
     serverIdleTimeout: { ms: config.downstream.idleTimeoutMs, setting: 'downstream.idleTimeout' },
     headersTimeout: { ms: config.downstream.headersTimeoutMs, setting: 'downstream.headersTimeout', symptom: '408 `request_headers_timeout`' },

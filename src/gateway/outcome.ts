@@ -12,8 +12,13 @@ interface OutcomeSpec {
   readonly proxyStatus: string | null
   /** One human sentence; `{limit}` is replaced by the limit's value. */
   readonly message: string
-  /** The response is made by the gateway only when no response header went out yet. */
-  readonly retryAfter?: boolean
+  /**
+   * What the error response tells clients about repeating the request (the SDKs of OpenAI and
+   * Anthropic obey `x-should-retry` over their own status rules): `never` when the upstream
+   * already spent the time and another try would spend it again; `later` (with Retry-After) when
+   * another try soon can succeed. Absent: the client's own rules.
+   */
+  readonly retry?: 'never' | 'later'
   readonly connectionClose?: boolean
 }
 
@@ -27,16 +32,16 @@ export const OUTCOMES = {
   payload_too_large: { status: 413, proxyStatus: 'http_request_error', message: 'the request body is larger than downstream.maxBodySize', connectionClose: true },
   client_aborted: { status: 499, proxyStatus: null, message: 'the client went away; the upstream request was aborted' },
   client_send_timeout: { status: 499, proxyStatus: null, message: 'the client accepted no response bytes for downstream.sendTimeout ({limit})' },
-  overloaded: { status: 503, proxyStatus: 'connection_limit_reached', message: 'the upstream is at its concurrency limit', retryAfter: true },
-  upstream_unavailable: { status: 503, proxyStatus: 'destination_unavailable', message: 'no upstream endpoint could be reached' },
+  overloaded: { status: 503, proxyStatus: 'connection_limit_reached', message: 'the upstream is at its concurrency limit', retry: 'later' },
+  upstream_unavailable: { status: 503, proxyStatus: 'destination_unavailable', message: 'no upstream endpoint could be reached', retry: 'later' },
   connect_timeout: { status: 503, proxyStatus: 'connection_timeout', message: 'connecting to the upstream took longer than connectTimeout ({limit})' },
-  first_byte_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no response headers within firstByte ({limit})' },
+  first_byte_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no response headers within firstByte ({limit})', retry: 'never' },
   stream_idle_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream response was silent longer than streamIdle ({limit})' },
-  request_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the exchange took longer than the route\'s request timeout ({limit})' },
-  client_deadline_exceeded: { status: 504, proxyStatus: 'http_response_timeout', message: 'the client\'s x-longhaul-timeout-ms budget ({limit}) ran out' },
+  request_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the exchange took longer than the route\'s request timeout ({limit})', retry: 'never' },
+  client_deadline_exceeded: { status: 504, proxyStatus: 'http_response_timeout', message: 'the client\'s x-longhaul-timeout-ms budget ({limit}) ran out', retry: 'never' },
   upstream_reset: { status: 502, proxyStatus: 'connection_terminated', message: 'the upstream closed or reset the connection' },
   upstream_protocol_error: { status: 502, proxyStatus: 'http_protocol_error', message: 'the upstream response could not be parsed' },
-  draining: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway is shutting down', connectionClose: true },
+  draining: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway is shutting down', connectionClose: true, retry: 'later' },
   drain_timeout: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway shut down before the request finished (drain.timeout {limit})' },
   // Only an open tunnel (after its 101) can be idle, so the access line keeps the 101: like
   // stream_idle_timeout after headers, the 504 here is never sent.
@@ -76,18 +81,39 @@ export interface ErrorContext {
   elapsedMs: number
 }
 
-/** The JSON document of a gateway-made error (also the data of the SSE error record). */
-export function errorDocument (ending: Ending, ctx: ErrorContext): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
-    code: ending.outcome,
-    message: describe(ending),
-    route: ctx.route,
-    upstream: ctx.upstream,
-    requestId: ctx.requestId
+/**
+ * The JSON document of a gateway-made error: the body of an error response and the data of the
+ * SSE error record. Its shape is the one both SDK families raise as their API error: OpenAI's
+ * `{"error":{…}}` (`code`, `type`, `message`) and Anthropic's `{"type":"error","error":{…}}`.
+ */
+export interface ErrorDocument {
+  type: 'error'
+  error: {
+    type: Outcome
+    code: Outcome
+    message: string
+    route: string | null
+    upstream: string | null
+    requestId: string
+    limitMs?: number
+    elapsedMs: number
   }
-  if (ending.limitMs !== undefined) doc.limitMs = ending.limitMs
-  doc.elapsedMs = ctx.elapsedMs
-  return doc
+}
+
+export function errorDocument (ending: Ending, ctx: ErrorContext): ErrorDocument {
+  return {
+    type: 'error',
+    error: {
+      type: ending.outcome,
+      code: ending.outcome,
+      message: describe(ending),
+      route: ctx.route,
+      upstream: ctx.upstream,
+      requestId: ctx.requestId,
+      ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
+      elapsedMs: ctx.elapsedMs
+    }
+  }
 }
 
 /** RFC 9209 Proxy-Status for a gateway-made error: `longhaul; error=…; details="…"`. */

@@ -12,7 +12,7 @@ import type { AccessRecord } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
 import { CLIENT_DEADLINE_HEADER, requestIdOf } from './headers.ts'
-import { errorDocument, outcomeSpec, type Ending } from './outcome.ts'
+import { errorDocument, outcomeSpec, type Ending, type ErrorDocument } from './outcome.ts'
 import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
 import type { Generation } from './generation.ts'
@@ -163,7 +163,7 @@ export abstract class Passage {
   }
 
   /** The JSON document of the gateway's error for this request. */
-  protected errorDocument (ending: Ending): Record<string, unknown> {
+  protected errorDocument (ending: Ending): ErrorDocument {
     return errorDocument(ending, {
       route: this.target?.route.name ?? null,
       upstream: this.target?.upstream.name ?? null,

@@ -2,7 +2,10 @@
 // outcome catalogue, whether written through a ServerResponse or on a raw connection.
 import http, { type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { outcomeSpec, proxyStatusHeader, responseStatus, type Ending } from './outcome.ts'
+import { outcomeSpec, proxyStatusHeader, responseStatus, type Ending, type ErrorDocument } from './outcome.ts'
+
+// Long enough for a queue slot to free or a load balancer to move on; short next to the requests.
+const RETRY_AFTER_S = 1
 
 interface ErrorResponse {
   status: number
@@ -10,25 +13,28 @@ interface ErrorResponse {
   body: string
 }
 
-function errorResponse (ending: Ending, document: Record<string, unknown>): ErrorResponse {
+function errorResponse (ending: Ending, document: ErrorDocument): ErrorResponse {
   const spec = outcomeSpec(ending.outcome)
-  const body = JSON.stringify({ error: document })
+  const body = JSON.stringify(document)
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'x-longhaul-error': ending.outcome,
-    'x-request-id': String(document.requestId)
+    'x-request-id': document.error.requestId
   }
-  const proxyStatus = proxyStatusHeader(ending, document.elapsedMs as number)
+  const proxyStatus = proxyStatusHeader(ending, document.error.elapsedMs)
   if (proxyStatus !== null) headers['proxy-status'] = proxyStatus
-  if ('retryAfter' in spec && spec.retryAfter) headers['retry-after'] = 1
+  if ('retry' in spec) {
+    headers['x-should-retry'] = spec.retry === 'later' ? 'true' : 'false'
+    if (spec.retry === 'later') headers['retry-after'] = RETRY_AFTER_S
+  }
   // An unread request body (or a client that is going away) leaves the connection unusable.
   if ('connectionClose' in spec && spec.connectionClose) headers.connection = 'close'
   return { status: responseStatus(ending), headers, body }
 }
 
 /** Writes the gateway's error response; returns its status. */
-export function writeErrorResponse (res: ServerResponse, ending: Ending, document: Record<string, unknown>): number {
+export function writeErrorResponse (res: ServerResponse, ending: Ending, document: ErrorDocument): number {
   const { status, headers, body } = errorResponse(ending, document)
   res.writeHead(status, headers)
   res.end(body)
@@ -39,7 +45,7 @@ export function writeErrorResponse (res: ServerResponse, ending: Ending, documen
  * The same response written as HTTP/1.1 bytes on a connection Node's parser gave up on (a head
  * it could not parse or that timed out), then closed; returns its status.
  */
-export function writeRawErrorResponse (socket: Duplex, ending: Ending, document: Record<string, unknown>): number {
+export function writeRawErrorResponse (socket: Duplex, ending: Ending, document: ErrorDocument): number {
   const { status, headers, body } = errorResponse(ending, document)
   headers.connection = 'close'
   let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`

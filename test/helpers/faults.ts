@@ -186,6 +186,18 @@ export function sseRecords (text: string): SseRecord[] {
 }
 
 /**
+ * The gateway's SSE error record (`event: error`, data `{"type":"error","error":{…}}`, the shape
+ * both SDK families raise): returns its `error` member, whose `type` and `code` are the outcome.
+ */
+export function errorRecordData (record: SseRecord): Record<string, unknown> {
+  assert.equal(record.event, 'error', `not the error record: ${JSON.stringify(record)}`)
+  const data = JSON.parse(record.data) as { type: unknown, error: Record<string, unknown> }
+  assert.equal(data.type, 'error', record.data)
+  assert.equal(data.error.type, data.error.code, record.data)
+  return data.error
+}
+
+/**
  * Node's timers count from the event loop's cached clock, which can lag the real one by a few ms
  * on a loaded machine, so a limit can fire that much before its nominal time. Late is bounded by
  * `slackMs` (the machine's load, not the gateway's timer design, sets how late).
