@@ -10,6 +10,8 @@ import { readTlsFiles } from '../config/tls.ts'
 import { attachClientErrors, configureHttp1, type Listener, type ListenerHandlers, type AccessSink } from './listeners.ts'
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
+// How long a cut stream waits for the client's answer to the PING behind its last data.
+const RESET_WAIT_MS = 1000
 
 /**
  * Streams one client may have open at once: Go's net/http default (nginx: 128). The 100
@@ -84,9 +86,24 @@ class GatewayH2Response extends http2.Http2ServerResponse {
     return super.writeHead(statusCode, a as never, b as never)
   }
 
+  /**
+   * The reset waits until the client has read what went before it (the error record): curl 7.88
+   * drops DATA that it reads together with the RST_STREAM behind it. The client's answer to a
+   * PING sent after that data says it processed everything before; RESET_WAIT_MS bounds the wait
+   * for a client that does not answer. A stream already closed (its client went away) has
+   * nothing to wait for.
+   */
   override destroy (): this {
     const stream = this.stream
-    if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
+    if (stream.closed || stream.destroyed) return this
+    const reset = (): void => {
+      clearTimeout(timer)
+      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
+    }
+    const timer = setTimeout(reset, RESET_WAIT_MS)
+    stream.once('close', () => clearTimeout(timer))
+    const session = stream.session
+    if (session === undefined || session.destroyed || !session.ping(reset)) reset()
     return this
   }
 }
