@@ -17,6 +17,7 @@ import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
 import { servePrimary } from './lifecycle/primary.ts'
 import { runWorker } from './lifecycle/worker.ts'
 import { openFiles } from './lifecycle/open-files.ts'
+import { H2_STREAMS_PER_CONNECTION } from './upstream/endpoint.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
 
 const DEFAULT_CONFIG = 'longhaul.yaml'
@@ -136,7 +137,7 @@ async function check (options: { config?: string, json?: boolean, explain?: stri
         process.exitCode = 2
         return
       }
-      process.stdout.write(explainRoute(route))
+      process.stdout.write(explainRoute(route) + explainCapacity(config.upstreams[route.upstream]!))
     } else if (options.json !== true) {
       process.stdout.write(`${file}: valid (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams, ${warnings.length} warnings)\n`)
     }
@@ -162,6 +163,25 @@ function explainRoute (route: RouteConfig): string {
     lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${limit.source.padEnd(9)} ${ROUTE_TIMEOUTS[name].outcome}`)
   }
   return `${lines.join('\n')}\n`
+}
+
+/** How many requests the route's upstream takes at once, and what happens to the next one. */
+function explainCapacity (u: import('./config/runtime.ts').UpstreamConfig): string {
+  const queue = (ms: number): string => `waits in the open (longhaul_upstream_queue_depth, /status) up to ${formatDuration(ms)}, then overloaded`
+  const inflight = u.limits === null
+    ? 'unlimited (no limits)'
+    : `at most ${u.limits.maxConcurrent} (limits.maxConcurrent); ${u.limits.maxQueued} more may wait: each ${queue(u.limits.queueTimeoutMs)}`
+  const cap = u.maxConnectionsPerEndpoint
+  const perConnection = u.protocol === 'h2' ? ` × ${H2_STREAMS_PER_CONNECTION} HTTP/2 streams` : ''
+  const connections = cap === null
+    ? `unlimited: ${u.protocol === 'h2' ? `HTTP/2, up to ${H2_STREAMS_PER_CONNECTION} requests on each` : 'HTTP/1.1, one per request in flight'}`
+    : `at most ${cap}${perConnection} (maxConnectionsPerEndpoint): a request beyond them ${queue(u.connectionQueueTimeoutMs)}`
+  return [
+    `upstream ${u.name}: ${u.endpoints.length} endpoint${u.endpoints.length === 1 ? '' : 's'}`,
+    `  in flight                 ${inflight}`,
+    `  connections per endpoint  ${connections}`,
+    ''
+  ].join('\n')
 }
 
 async function demoUpstream (options: { port: string, host: string }): Promise<void> {

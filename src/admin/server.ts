@@ -65,11 +65,13 @@ export function status (source: AdminSource): Record<string, unknown> {
     upstreams[name] = {
       // panic: no endpoint is in rotation, so all of them are used (the log says so too).
       panic: service.panic,
-      queued: service.admission?.queued ?? 0,
+      // Waiting for an admission slot or for a connection (the endpoints' `queued`).
+      queued: service.queued(),
       endpoints: service.endpoints.map((e) => ({
         url: e.url,
         healthy: e.available(now),
         inflight: e.inflight,
+        ...(e.connectionSlots === null ? {} : { queued: e.connectionSlots.queued, maxInflight: e.connectionSlots.maxConcurrent }),
         ...(now < e.ejectedUntil ? { ejectedForMs: Math.round(e.ejectedUntil - now) } : {})
       }))
     }

@@ -1,8 +1,8 @@
 // Turns a schema-valid config into the immutable RuntimeConfig, with cross-checks that no
 // single key can make: references, uniqueness, contradictions, shadowed routes.
-import { builtinTimeout, dnsSettings, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
+import { builtinTimeout, dnsSettings, DEFAULT_QUEUE_TIMEOUT, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
 import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
-import { formatDuration } from './units.ts'
+import { formatDuration, parseDuration } from './units.ts'
 import { checkTlsFiles, resolveTlsFiles, TlsFileError } from './tls.ts'
 import type { Limit, ListenAddress, ListenerConfig, RetryPolicy, RouteConfig, RouteTimeouts, RuntimeConfig, UpstreamConfig } from './runtime.ts'
 
@@ -138,7 +138,8 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       balance: u.balance,
       connectTimeoutMs: u.connectTimeout,
       idleTimeout: u.idleTimeout,
-      maxConnectionsPerEndpoint: u.maxConnectionsPerEndpoint,
+      maxConnectionsPerEndpoint: u.maxConnectionsPerEndpoint ?? null,
+      connectionQueueTimeoutMs: u.limits?.queueTimeout ?? parseDuration(DEFAULT_QUEUE_TIMEOUT) as number,
       tcpKeepAliveMs: u.tcpKeepAlive,
       outlier: Object.freeze({ consecutiveFailures: u.outlier.consecutiveFailures, ejectForMs: u.outlier.ejectFor, maxEjectForMs: Math.max(u.outlier.ejectFor, u.outlier.maxEjectFor) }),
       healthCheck: u.healthCheck === undefined

@@ -56,7 +56,10 @@ export interface UpstreamConfig {
   readonly balance: 'least-request' | 'round-robin'
   readonly connectTimeoutMs: number
   readonly idleTimeout: number | 'auto'
-  readonly maxConnectionsPerEndpoint: number
+  /** null: no cap. */
+  readonly maxConnectionsPerEndpoint: number | null
+  /** Longest wait for a connection under maxConnectionsPerEndpoint: limits.queueTimeout or its default. */
+  readonly connectionQueueTimeoutMs: number
   readonly tcpKeepAliveMs: number
   readonly outlier: { readonly consecutiveFailures: number, readonly ejectForMs: number, readonly maxEjectForMs: number }
   readonly healthCheck: {

@@ -86,6 +86,9 @@ export const ROUTE_TIMEOUTS = {
   tunnelIdle: { default: '5m', outcome: 'tunnel_idle_timeout', meaning: 'A WebSocket tunnel silent in both directions this long is closed; re-armed by every byte either way. `request` still bounds the tunnel\'s life (use none for long-lived ones).' }
 } as const satisfies Record<string, { default: string, outcome: string, meaning: string }>
 
+/** limits.queueTimeout, which also bounds a wait for a connection when `limits` is absent. */
+export const DEFAULT_QUEUE_TIMEOUT = '30s'
+
 export type RouteTimeoutName = keyof typeof ROUTE_TIMEOUTS
 export const ROUTE_TIMEOUT_NAMES = Object.keys(ROUTE_TIMEOUTS) as RouteTimeoutName[]
 
@@ -124,7 +127,7 @@ const upstream = z.strictObject({
   connectTimeout: duration.prefault('5s').describe('TCP (and TLS) connect to one endpoint. Outcome connect_timeout.'),
   idleTimeout: durationOrAuto.prefault('auto').describe(`Pooled connection idle time: \`auto\` = the server's Keep-Alive: timeout= hint minus 1 s (no reuse when that is 0 or less), else ${AUTO_IDLE_MS / 1000} s.`),
   dns: dnsSettings.optional().describe('Settings of dns:// endpoints (A and AAAA records, re-resolved); only with a dns:// endpoint.'),
-  maxConnectionsPerEndpoint: z.int().min(1).max(65535).prefault(256).describe('Most open connections to one endpoint.'),
+  maxConnectionsPerEndpoint: z.int().min(1).max(65535).optional().describe('Cap on open connections to one endpoint; none when absent (HTTP/1.1 holds one connection per request in flight: cap requests with `limits`). A request beyond the cap (with protocol h2: cap × 100 streams) waits in the open: counted in longhaul_upstream_queue_depth and /status, for at most limits.queueTimeout, then overloaded.'),
   outlier: z.strictObject({
     consecutiveFailures: z.int().min(1).prefault(5).describe('Connect failures, resets before a response and 5xx answers in a row that eject an endpoint.'),
     ejectFor: duration.prefault('30s').describe('How long an ejected endpoint gets no new requests; grows with each ejection in a row.'),
@@ -140,7 +143,7 @@ const upstream = z.strictObject({
   limits: z.strictObject({
     maxConcurrent: z.int().min(1).describe('Requests in flight to this upstream at once.'),
     maxQueued: z.int().min(0).prefault(0).describe('Requests that may wait for a slot; more are answered overloaded (503, Retry-After).'),
-    queueTimeout: duration.prefault('30s').describe('Longest wait for a slot; then overloaded.')
+    queueTimeout: duration.prefault(DEFAULT_QUEUE_TIMEOUT).describe('Longest wait for a slot, or for a connection under maxConnectionsPerEndpoint; then overloaded.')
   }).optional().describe('Admission control; unlimited when absent.'),
   tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on upstream sockets start after this much silence.')
 })

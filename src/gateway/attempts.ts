@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService } from '../upstream/service.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
+import type { QueueTicket } from '../upstream/admission.ts'
 import { backoffMs, countsAgainstBudget, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
 import { classifyFailure, GatewayAbort, TryReplaced, type Failure } from './classify.ts'
 import type { Ending } from './outcome.ts'
@@ -99,6 +100,8 @@ export class Attempts {
   /** A decided retry holds a share of the upstream's retry budget until its try is released. */
   #budgetHeld = false
   #backoff: NodeJS.Timeout | null = null
+  /** Waiting for a connection slot of a capped endpoint. */
+  #waiting: QueueTicket | null = null
 
   constructor (upstream: UpstreamService, route: RouteConfig, path: string, request: TryRequest, handler: WinningTry, host: AttemptsHost, random: () => number = Math.random) {
     this.#random = random
@@ -120,6 +123,8 @@ export class Attempts {
     this.#ending = ending
     if (this.#backoff !== null) clearTimeout(this.#backoff)
     this.#releaseBudget()
+    this.#waiting?.cancel()
+    this.#waiting = null
     const current = this.current
     if (current === null) return
     if (!this.#upstreamDone) current.controller?.abort(new GatewayAbort(ending))
@@ -132,6 +137,24 @@ export class Attempts {
     const endpoint = this.#upstream.pick(this.#tried)
     if (endpoint === undefined) return this.handler.onResponseError({ kind: 'other', stale: false, reason: 'no endpoint', ending: { outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' } })
     this.#tried.add(endpoint)
+    const slots = endpoint.connectionSlots
+    if (slots !== null && !slots.tryEnter()) {
+      // Every connection maxConnectionsPerEndpoint allows is busy: wait for one in the open
+      // (counted in the queue depth, bounded), never silently in undici's pool (DESIGN.md §1.4).
+      this.#waiting = slots.wait(() => {
+        this.#waiting = null
+        this.#send(endpoint, retry)
+      }, () => {
+        this.#waiting = null
+        this.handler.onResponseError({ kind: 'other', stale: false, reason: 'connection queue timeout', ending: { outcome: 'overloaded', detail: `no connection to ${endpoint.url} came free (maxConnectionsPerEndpoint) within the queue timeout`, limitMs: slots.queueTimeoutMs } })
+      })
+      return
+    }
+    this.#send(endpoint, retry)
+  }
+
+  /** Sends the try, holding one of the endpoint's connection slots when it has them. */
+  #send (endpoint: Endpoint, retry: RetryReason | null): void {
     const attempt = new Try(this, endpoint, retry)
     this.current = attempt
     this.count++

@@ -18,7 +18,7 @@ export class GatewayMetrics {
   // default); the gauges below say how theirs combine instead. Each worker checks endpoints itself:
   // an endpoint is up when every worker has it in rotation.
   readonly endpointUp = new Gauge({ name: 'longhaul_upstream_endpoint_up', help: '1 when an upstream endpoint is in rotation, 0 when it is not.', labelNames: ['upstream', 'endpoint'], registers: [this.registry], aggregator: 'min' })
-  readonly queueDepth = new Gauge({ name: 'longhaul_upstream_queue_depth', help: 'Requests waiting for an upstream slot.', labelNames: ['upstream'], registers: [this.registry] })
+  readonly queueDepth = new Gauge({ name: 'longhaul_upstream_queue_depth', help: 'Requests waiting for an admission slot (limits) or for a connection (maxConnectionsPerEndpoint), by upstream.', labelNames: ['upstream'], registers: [this.registry] })
   // With workers, the primary validates and counts reloads (a file it rejects never reaches a worker).
   readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry], aggregator: 'omit' })
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })

@@ -3,6 +3,7 @@
 import { Client, Pool, buildConnector } from 'undici'
 import type { UpstreamConfig } from '../config/runtime.ts'
 import { AUTO_IDLE_MS } from '../config/schema.ts'
+import { Admission } from './admission.ts'
 
 /**
  * Gives a socket's own error (ECONNRESET, EPIPE: they carry no socket) the byte counts undici
@@ -54,6 +55,13 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
   }
 }
 
+/**
+ * Streams one HTTP/2 connection carries (undici's maxConcurrentStreams, set explicitly so that
+ * the gateway knows its pool's capacity): under maxConnectionsPerEndpoint, an endpoint takes
+ * that many requests at once per connection.
+ */
+export const H2_STREAMS_PER_CONNECTION = 100
+
 /** The lowest pooled idle time the stale-connection adaptation goes down to. */
 const STALE_IDLE_FLOOR_MS = 250
 
@@ -74,7 +82,13 @@ export class Endpoint {
   #idleMs: number
   #hintChecked = false
   #inflight = 0
-  constructor (url: string, cfg: UpstreamConfig) {
+  /**
+   * Under maxConnectionsPerEndpoint: requests the pool can carry at once, and those waiting for
+   * one of them, in the open (counted, bounded by the queue timeout). Null when uncapped: undici
+   * then never makes a request wait for a connection.
+   */
+  readonly connectionSlots: Admission | null
+  constructor (url: string, cfg: UpstreamConfig, onQueueDepth: () => void = () => {}) {
     this.url = url
     this.#idleTimeout = cfg.idleTimeout
     const auto = cfg.idleTimeout === 'auto'
@@ -89,10 +103,15 @@ export class Endpoint {
       keepAliveTimeoutThreshold: 1000,
       keepAliveMaxTimeout: auto ? 3_600_000 : cfg.idleTimeout as number,
       connect: timedConnector(cfg),
-      allowH2: cfg.protocol === 'h2'
+      allowH2: cfg.protocol === 'h2',
+      maxConcurrentStreams: H2_STREAMS_PER_CONNECTION
     }
     this.#idleMs = auto ? AUTO_IDLE_MS : cfg.idleTimeout as number
     this.pool = new Pool(url, this.#options)
+    const cap = cfg.maxConnectionsPerEndpoint
+    this.connectionSlots = cap === null
+      ? null
+      : new Admission({ maxConcurrent: cfg.protocol === 'h2' ? cap * H2_STREAMS_PER_CONNECTION : cap, maxQueued: Number.POSITIVE_INFINITY, queueTimeoutMs: cfg.connectionQueueTimeoutMs }, onQueueDepth)
   }
 
   /**
@@ -116,9 +135,15 @@ export class Endpoint {
   /** Requests in flight on this endpoint (the balancer and the retry budget read it). */
   get inflight (): number { return this.#inflight }
 
-  /** A try starts on this endpoint; release() it exactly once when the try is over. */
+  /**
+   * A try starts on this endpoint (holding one of its connection slots, if capped); release() it
+   * exactly once when the try is over: its slot goes to the first request waiting for one.
+   */
   acquire (): void { this.#inflight++ }
-  release (): void { this.#inflight-- }
+  release (): void {
+    this.#inflight--
+    this.connectionSlots?.leave()
+  }
 
   available (now: number): boolean {
     return this.healthy && now >= this.ejectedUntil

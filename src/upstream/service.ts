@@ -38,9 +38,9 @@ export class UpstreamService {
     this.config = cfg
     this.#observer = observer
     const names = cfg.endpoints.map(parseDnsEndpoint).filter((n) => n !== null)
-    this.endpoints = cfg.endpoints.filter((url) => !url.startsWith('dns://')).map((url) => new Endpoint(url, cfg))
+    this.endpoints = cfg.endpoints.filter((url) => !url.startsWith('dns://')).map((url) => this.#endpoint(url))
     this.#balancer = cfg.balance === 'round-robin' ? new RoundRobin() : new LeastRequest()
-    this.admission = cfg.limits === null ? null : new Admission(cfg.limits, (depth) => observer.queueDepth(cfg.name, depth))
+    this.admission = cfg.limits === null ? null : new Admission(cfg.limits, () => this.#queueChanged())
     this.#health = cfg.healthCheck === null ? null : new HealthChecker(this, cfg.healthCheck, (e, healthy, reason) => this.#changed(e, healthy, reason))
     this.#health?.start()
     this.#discovery = names.length === 0
@@ -59,7 +59,7 @@ export class UpstreamService {
   #resolved (urls: string[]): void {
     const statics = this.config.endpoints.filter((url) => !url.startsWith('dns://'))
     const byUrl = new Map(this.endpoints.map((e) => [e.url, e]))
-    const next = [...statics, ...urls].map((url) => byUrl.get(url) ?? new Endpoint(url, this.config))
+    const next = [...statics, ...urls].map((url) => byUrl.get(url) ?? this.#endpoint(url))
     const kept = new Set(next)
     const removed = this.endpoints.filter((e) => !kept.has(e))
     const added = next.filter((e) => !byUrl.has(e.url))
@@ -67,6 +67,24 @@ export class UpstreamService {
     this.endpoints = next
     for (const e of removed) void e.pool.close()
     this.#observer.endpointsChanged(this.name, added.map((e) => e.url), removed.map((e) => e.url))
+  }
+
+  #endpoint (url: string): Endpoint {
+    return new Endpoint(url, this.config, () => this.#queueChanged())
+  }
+
+  /**
+   * Requests waiting: for an admission slot (`limits`), and for a connection to an endpoint
+   * (maxConnectionsPerEndpoint). Both are queues in the open: one count, one metric.
+   */
+  queued (): number {
+    let n = this.admission?.queued ?? 0
+    for (const e of this.endpoints) n += e.connectionSlots?.queued ?? 0
+    return n
+  }
+
+  #queueChanged (): void {
+    this.#observer.queueDepth(this.name, this.queued())
   }
 
   get panic (): boolean { return this.#panic }
