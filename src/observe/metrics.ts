@@ -7,6 +7,15 @@ import type { AccessRecord } from './log.ts'
 // 30 minutes.
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800]
 
+function child<T> (children: Map<string, T>, key: string, make: () => T): T {
+  let found = children.get(key)
+  if (found === undefined) {
+    found = make()
+    children.set(key, found)
+  }
+  return found
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
@@ -24,6 +33,14 @@ export class GatewayMetrics {
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
+  // The labelled children, kept: prom-client hashes the label set on every inc() and observe()
+  // given labels; a request finds its child by one string key instead. Label values are config
+  // names, outcomes and statuses, so these maps stay small.
+  readonly #requestsChildren = new Map<string, ReturnType<Counter['labels']>>()
+  readonly #durationChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #firstByteChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #inflightChildren = new Map<string, ReturnType<Gauge['labels']>>()
+
   constructor () {
     collectDefaultMetrics({ register: this.registry })
     this.#reloads.inc({ result: 'ok' }, 0)
@@ -34,16 +51,18 @@ export class GatewayMetrics {
   /** One finished request: counted once, whatever its outcome. */
   finished (record: AccessRecord): void {
     const route = record.route ?? ''
-    this.#requests.inc({ route, upstream: record.upstream ?? '', outcome: record.outcome, status: record.status })
-    this.#duration.observe({ route, outcome: record.outcome }, record.durationMs / 1000)
+    const upstream = record.upstream ?? ''
+    const outcome = record.outcome
+    child(this.#requestsChildren, `${route}\n${upstream}\n${outcome}\n${record.status}`, () => this.#requests.labels(route, upstream, outcome, String(record.status))).inc()
+    child(this.#durationChildren, `${route}\n${outcome}`, () => this.#duration.labels(route, outcome)).observe(record.durationMs / 1000)
   }
 
   firstByte (route: string, ms: number): void {
-    this.#firstByte.observe({ route }, ms / 1000)
+    child(this.#firstByteChildren, route, () => this.#firstByte.labels(route)).observe(ms / 1000)
   }
 
   inflight (route: string, delta: 1 | -1): void {
-    this.#inflight.inc({ route }, delta)
+    child(this.#inflightChildren, route, () => this.#inflight.labels(route)).inc(delta)
   }
 
   heartbeat (route: string): void {
