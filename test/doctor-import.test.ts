@@ -27,6 +27,7 @@ async function example (path: string): Promise<Report> {
   }
 }
 
+const ONE_MINUTE = 'workload: { duration: 1m }\nhops:\n  - { name: client, preset: curl }\n'
 const rules = (r: Report): string[] => r.findings.map((f) => `${f.severity} ${f.rule} ${f.hops.join('+')}`)
 
 test('story 1 from its manifests: the GKE Gateway cuts at 30 s, the HTTPRoute timeout is GWCER104, each value at its FILE:LINE; fixed: clean', async () => {
@@ -69,6 +70,11 @@ test('story 5 from the Knative Service: the grace period follows timeoutSeconds 
   assert.match(report.chain.deploy!.graceFrom, new RegExp(`^${at('story-5', 'k8s/service.yaml', 10).replace(/[./]/g, '\\$&')}: Service batch spec\\.template\\.spec\\.timeoutSeconds: 300; knative`))
   assert.deepEqual([report.chain.hops[2]!.preset?.name, report.chain.hops[2]!.mode], ['gunicorn', 'sync'])
   assert.deepEqual(rules(await example('story-5/fixed/chain.yaml')), [])
+  // A value the platform does not accept as written is checked like set: (Knative caps timeoutSeconds at 600 s).
+  const over = await chain(`${ONE_MINUTE}  - from: ksvc.yaml\n`, { 'ksvc.yaml': 'apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: { name: s }\nspec:\n  template:\n    spec:\n      timeoutSeconds: 1800\n      containers: [{ name: c, command: [uvicorn] }]\n' })
+  const [capped] = over.pitfalls
+  assert.deepEqual([capped?.kind, capped?.where?.replace(/^.*\//, '')], ['capped', 'ksvc.yaml:7'])
+  assert.match(capped!.what, /knative caps timeoutSeconds at 10m/)
 })
 
 test('nginx.conf: includes followed, the location the path takes, http-level values inherited, a pool that never pools; fixed: clean', async () => {
@@ -117,7 +123,6 @@ async function errors (text: string, files: Record<string, string> = {}): Promis
   return []
 }
 
-const ONE_MINUTE = 'workload: { duration: 1m }\nhops:\n  - { name: client, preset: curl }\n'
 
 test('ingress-nginx annotations: a number of seconds is read, "300s" is not (the default stays), and on a GKE Ingress they do nothing', async () => {
   const ingress = (cls: string, value: string): string => `apiVersion: networking.k8s.io/v1
@@ -139,6 +144,20 @@ spec:
   const gce = await chain(`${ONE_MINUTE}  - from: ingress.yaml\n  - { name: app, preset: uvicorn }\n`, { 'ingress.yaml': ingress('gce', '300') })
   assert.equal(gce.hops[1]!.preset?.name, 'gcp-external-alb')
   assert.match(gce.pitfalls[0]!.what, /an ingress-nginx annotation on an Ingress of class gce/)
+  // An ALB Ingress (AWS Load Balancer Controller): its idle timer, one attribute for both sides.
+  const alb = await chain(`${ONE_MINUTE}  - from: ingress.yaml\n  - { name: app, preset: uvicorn }\n`, { 'ingress.yaml': `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  annotations:
+    alb.ingress.kubernetes.io/load-balancer-attributes: idle_timeout.timeout_seconds=600,routing.http2.enabled=true
+spec:
+  ingressClassName: alb
+  defaultBackend: { service: { name: web, port: { number: 80 } } }
+` })
+  const v = alb.hops[1]!.values
+  assert.deepEqual([alb.hops[1]!.preset?.name, v.streamIdleTimeout?.ms, v.clientIdleTimeout?.ms], ['aws-alb', 600_000, 600_000])
+  assert.match(v.streamIdleTimeout!.source!, /ingress\.yaml:6$/)
 })
 
 test('GKE Ingress with a BackendConfig, an Istio VirtualService, gunicorn worker classes from container args', async () => {

@@ -39,7 +39,7 @@ hops:
   assert.deepEqual(sync, ['total-cut app'], 'the default sync worker is killed at 30 s')
   // --keep-alive does nothing to sync workers: that is a finding, not a silent value.
   const [ignored] = RULES['preset-pitfall']!(await chain(make('').replace('heartbeat: 2s', 'heartbeat: 2s, --keep-alive: 10s')))
-  assert.match(ignored!.problem, /in mode sync .* --keep-alive does not apply/)
+  assert.match(ignored!.problem, /--keep-alive: 10s } does nothing: in mode sync .*it does not apply/)
   // Sync workers close the connection after each response: no keep-alive race with a pooling proxy.
   const pooled = await chain(`workload: { duration: 1s }
 hops:

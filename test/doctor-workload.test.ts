@@ -3,7 +3,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { chain } from './helpers/chains.ts'
-import { diagnose, RULES } from '../src/doctor/rules.ts'
+import { cutPoint, diagnose, RULES } from '../src/doctor/rules.ts'
+import { timelineSvg } from '../src/doctor/timeline-svg.ts'
 import { ConfigError } from '../src/config/diagnostics.ts'
 import type { Chain } from '../src/doctor/model.ts'
 
@@ -145,4 +146,31 @@ hops:
     "5:42 hops[2].mode: unknown mode 'asyncio' (did you mean 'async'?) of gunicorn (modes: sync, gthread, async, uvicorn-worker)",
     '6:34 hops[3].mode: preset uvicorn has no modes'
   ])
+})
+
+test('the timeline draws the upload, the first byte and the limits that wait for it, and the retries after the cut', async () => {
+  const c = await chain(`workload: { duration: 2m, streaming: true, maxSilence: 5s, firstByte: 45s, upload: { size: 10MiB, rate: 1MiB/s } }
+hops:
+  - { name: client, preset: openai-sdk }
+  - { name: heroku, preset: heroku-router }
+  - { name: traefik, preset: traefik, set: { readTimeout: 5s } }
+  - { name: app, preset: uvicorn }
+`)
+  const findings = diagnose(c)
+  const svg = timelineSvg(c, findings, cutPoint(findings))
+  assert.match(svg, /upload 10s/)
+  assert.match(svg, /first byte at 45s/)
+  assert.match(svg, /<g data-hop="heroku" data-limit="firstByteTimeout"><rect [^>]*fill="#c62828"/, 'the 30 s first-byte limit is drawn as a cut')
+  assert.match(svg, /<g data-hop="traefik" data-limit="uploadTimeout"><rect [^>]*fill="#c62828"/)
+  assert.match(svg, /cut at 5s by traefik \(upload-cut\)/)
+  const heroku = findings.find((f) => f.rule === 'first-byte-cut')!
+  assert.equal(heroku.retries, 2)
+  const only = await chain(`workload: { duration: 2m, streaming: true, maxSilence: 5s, firstByte: 45s }
+hops:
+  - { name: client, preset: openai-sdk }
+  - { name: heroku, preset: heroku-router }
+  - { name: app, preset: uvicorn }
+`)
+  const f2 = diagnose(only)
+  assert.match(timelineSvg(only, f2, cutPoint(f2)), /cut at 30s by heroku \(first-byte-cut\), then 2 retries: 3 cuts/)
 })

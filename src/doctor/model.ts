@@ -108,4 +108,6 @@ export interface Finding {
   readonly fix: string
   /** When the request is cut, counted from its start (for the timeline); absent when nothing is cut. */
   readonly cutAtMs?: number
+  /** How many times the client sends the request again after this cut (its retries; 0: none). */
+  readonly retries?: number
 }

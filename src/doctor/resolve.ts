@@ -12,7 +12,7 @@ import { longhaulValues } from './longhaul.ts'
 import { isProperty, PROPERTY_NAMES, type Property } from './properties.ts'
 import { fmt, sec } from './format.ts'
 import type { Chain, Deploy, Hop, PitfallHit, Value, Workload } from './model.ts'
-import type { Preset } from './presets/types.ts'
+import type { Preset, PresetValue } from './presets/types.ts'
 
 type HopSpec = NonNullable<ChainSpec['hops']>[number]
 
@@ -81,21 +81,8 @@ function applySet (h: Entry['h'], i: number, preset: Preset | null, mode: string
       written.add(key)
       const known = preset === null ? undefined : modeValues(preset, mode)[key]
       const base = { setting: known?.setting ?? key, symptom: known?.symptom ?? null, how: known?.how ?? null }
-      const hit = (kind: PitfallHit['kind'], effective: number | null | undefined, what: string, works: string, raisable = false): void => {
-        pitfalls.push({ hop: h.name, key, kind, meant: key, written: ms, effective, what, works, source: known!.source, confirmed: known!.confirmed, raisable })
-      }
-      if (known?.fixed === true) {
-        hit('fixed', known.ms, `${preset!.name} ${known.setting} is fixed at ${fmt(known.ms)}: the provider does not let anyone change it`, `plan around ${fmt(known.ms)} on the other side of this hop`)
-        continue
-      }
-      let effective = ms
-      if (known?.cap !== undefined && (ms === null || ms > known.cap.ms)) {
-        const { cap } = known
-        if (!cap.raisable) effective = cap.ms
-        hit('capped', effective, `${preset!.name} caps ${known.setting} at ${fmt(cap.ms)}${cap.raisable ? '' : `: ${fmt(ms)} becomes ${fmt(cap.ms)}`}`, cap.raisable ? `${fmt(ms)} holds only ${cap.how}` : `stay within ${cap.how}, or move the long work off this hop`, cap.raisable)
-      } else if (known?.onlyIf !== undefined) {
-        hit('conditional', ms, `${preset!.name} ${known.setting} can be changed only if ${known.onlyIf}`, `check that it holds; otherwise the value stays ${fmt(known.ms)}`)
-      }
+      const effective = limited({ hop: h.name, key, meant: key }, preset, known, ms, pitfalls)
+      if (effective === undefined) continue
       const setting = name === key ? base.setting : name
       values[key] = { ms: effective, origin: 'set', setting: `${setting} = ${fmt(ms)}`, source: where, confirmed: true, symptom: base.symptom, note: null, how: base.how, fixed: false }
     } else if (preset?.pitfalls?.[key] !== undefined) {
@@ -103,9 +90,7 @@ function applySet (h: Entry['h'], i: number, preset: Preset | null, mode: string
       pitfalls.push({ hop: h.name, key, kind: 'ignored', meant: p.meant, written: ms, effective: undefined, what: p.what, works: p.works, source: p.source, confirmed: p.confirmed, raisable: false })
     } else if (preset !== null && mode !== null && settingNames(preset, null).has(key)) {
       // The setting exists, but not in this mode (gunicorn's --keep-alive with sync workers).
-      const meant = settingNames(preset, null).get(key)!
-      const modeInfo = preset.modes![mode]!
-      pitfalls.push({ hop: h.name, key, kind: 'ignored', meant, written: ms, effective: undefined, what: `in mode ${mode} (${modeInfo.description}), ${key} does not apply${modeInfo.notes === undefined ? '' : `: ${modeInfo.notes.join(' ')}`}`, works: `drop it, or run ${preset.name} in a mode where it applies (modes: ${Object.keys(preset.modes!).join(', ')})`, source: preset.values[meant]?.source ?? preset.name, confirmed: preset.values[meant]?.confirmed ?? true, raisable: false })
+      pitfalls.push(notInMode({ hop: h.name, key, meant: settingNames(preset, null).get(key)! }, preset, mode, ms))
     } else {
       d.unknown(['hops', i, 'set', key], 'property', key, [...PROPERTY_NAMES, ...Object.keys(preset?.pitfalls ?? {}), ...own.keys()], { key: true, after: preset === null ? '' : ` (a property, or one of ${preset.name}'s settings: see --presets)` })
     }
@@ -125,19 +110,54 @@ function pickMode (h: Entry['h'], i: number, preset: Preset | null, streaming: b
   return null
 }
 
+type Who = Pick<PitfallHit, 'hop' | 'key' | 'where' | 'meant'>
+
+/**
+ * What a component makes of a value written for it: a fixed value stays (undefined: nothing
+ * changes), a cap applies, a plan decides; each is a pitfall.
+ */
+function limited (who: Who, preset: Preset | null, known: PresetValue | undefined, ms: number | null, pitfalls: PitfallHit[]): number | null | undefined {
+  const hit = (kind: PitfallHit['kind'], effective: number | null | undefined, what: string, works: string, raisable = false): void => {
+    pitfalls.push({ ...who, kind, written: ms, effective, what, works, source: known!.source, confirmed: known!.confirmed, raisable })
+  }
+  if (known?.fixed === true) {
+    hit('fixed', known.ms, `${preset!.name} ${known.setting} is fixed at ${fmt(known.ms)}: the provider does not let anyone change it`, `plan around ${fmt(known.ms)} on the other side of this hop`)
+    return undefined
+  }
+  let effective = ms
+  if (known?.cap !== undefined && (ms === null || ms > known.cap.ms)) {
+    const { cap } = known
+    if (!cap.raisable) effective = cap.ms
+    hit('capped', effective, `${preset!.name} caps ${known.setting} at ${fmt(cap.ms)}${cap.raisable ? '' : `: ${fmt(ms)} becomes ${fmt(cap.ms)}`}`, cap.raisable ? `${fmt(ms)} holds only ${cap.how}` : `stay within ${cap.how}, or move the long work off this hop`, cap.raisable)
+  } else if (known?.onlyIf !== undefined) {
+    hit('conditional', ms, `${preset!.name} ${known.setting} can be changed only if ${known.onlyIf}`, `check that it holds; otherwise the value stays ${fmt(known.ms)}`)
+  }
+  return effective
+}
+
+/** A setting written for a mode where it does not apply (gunicorn's --keep-alive with sync workers). */
+function notInMode (who: Who, preset: Preset, mode: string, ms: number | null): PitfallHit {
+  const m = preset.modes![mode]!
+  const base = preset.values[who.meant]
+  return { ...who, kind: 'ignored', written: ms, effective: undefined, what: `in mode ${mode} (${m.description}), it does not apply${m.notes === undefined ? '' : `: ${m.notes.join(' ')}`}`, works: `drop it, or run ${preset.name} in a mode where it applies (modes: ${Object.keys(preset.modes!).join(', ')})`, source: base?.source ?? preset.name, confirmed: base?.confirmed ?? true, raisable: false }
+}
+
 /** An imported hop's values over its preset's, each with the FILE:LINE it was read from; what the component ignores becomes a pitfall. */
 function applyImported (hop: ImportedHop, name: string, preset: Preset | null, mode: string | null, values: Partial<Record<Property, Value>>, pitfalls: PitfallHit[]): Set<Property> {
   const written = new Set<Property>()
   const inMode = preset === null ? {} : modeValues(preset, mode)
   for (const [property, v] of Object.entries(hop.values) as Array<[Property, NonNullable<ImportedHop['values'][Property]>]>) {
     const known = inMode[property]
+    const who = { hop: name, key: v.setting, where: v.where, meant: property }
     if (preset !== null && mode !== null && known === undefined && preset.values[property] !== undefined) {
-      const m = preset.modes![mode]!
-      pitfalls.push({ hop: name, key: v.setting, where: v.where, kind: 'ignored', meant: property, written: v.ms, effective: undefined, what: `in mode ${mode} (${m.description}), it does not apply${m.notes === undefined ? '' : `: ${m.notes.join(' ')}`}`, works: `drop it, or run ${preset.name} in a mode where it applies (modes: ${Object.keys(preset.modes!).join(', ')})`, source: preset.values[property]!.source, confirmed: preset.values[property]!.confirmed, raisable: false })
+      pitfalls.push(notInMode(who, preset, mode, v.ms))
       continue
     }
+    // A file can say what the component does not allow (Knative above its max timeout): the same checks as set:.
+    const effective = limited(who, preset, known, v.ms, pitfalls)
+    if (effective === undefined) continue
     written.add(property)
-    values[property] = { ms: v.ms, origin: 'file', setting: v.setting, source: v.where, confirmed: true, symptom: known?.symptom ?? null, note: null, how: known?.how ?? null, fixed: false }
+    values[property] = { ms: effective, origin: 'file', setting: v.setting, source: v.where, confirmed: true, symptom: known?.symptom ?? null, note: null, how: known?.how ?? null, fixed: false }
   }
   for (const x of hop.ignored) {
     pitfalls.push({ hop: name, key: x.setting, where: x.where, kind: 'ignored', meant: x.meant, written: x.written, effective: undefined, what: x.what, works: x.works, source: x.source, confirmed: x.confirmed, raisable: false })
@@ -200,7 +220,7 @@ function resolveWorkload (spec: ChainSpec): Workload {
   const client = first === undefined ? undefined : findPreset(first)
   const retries = w.retries !== undefined
     ? { ...w.retries, from: 'workload.retries' }
-    : client?.retries === undefined ? null : { ...client.retries, from: `preset ${client.name}${client.retries.source === undefined ? '' : `: ${client.retries.source}`}` }
+    : client?.retries === undefined ? null : { ...client.retries, from: `preset ${client.name}` }
   return {
     name: w.name ?? null,
     durationMs: w.duration,

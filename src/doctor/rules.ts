@@ -23,12 +23,17 @@ function named (value: Value): string {
   return value.how === null ? setting : `${setting} (${value.how})`
 }
 
-/** What the client's own retries make of a failure it retries on: the same cut again, the work again. */
-function retried (chain: Chain, triggers: readonly RetryTrigger[]): string | false {
+/** How many times the client sends the request again after this failure (0: it does not). */
+function retriesOf (chain: Chain, triggers: readonly RetryTrigger[]): number {
   const r = chain.workload.retries
-  if (r === null || r.count === 0 || !triggers.some((t) => r.on.includes(t))) return false
-  const n = r.count + 1
-  return `${chain.hops[0]!.name} retries it ${r.count === 1 ? 'once' : `${r.count} times`} (${r.from}): the user waits for ${n} cuts, and the work behind is done ${n} times for nobody`
+  return r === null || !triggers.some((t) => r.on.includes(t)) ? 0 : r.count
+}
+
+/** What the client's own retries make of a failure it retries on: the same cut again, the work again. */
+function retried (chain: Chain, count: number): string | false {
+  if (count === 0) return false
+  const n = count + 1
+  return `${chain.hops[0]!.name} retries it ${count === 1 ? 'once' : `${count} times`} (${chain.workload.retries!.from}): the user waits for ${n} cuts, and the work behind is done ${n} times for nobody`
 }
 
 /** What a cut by this hop is, to a client that retries: its own timeout, a 5xx before any response byte, nothing it retries once a stream has started. */
@@ -44,7 +49,8 @@ function silenceFor (hop: Hop, w: Workload): number {
 
 /** Where the example silence sits on the timeline: a streaming answer pauses a fifth of the way in. */
 export function silenceStartMs (w: Workload): number {
-  return w.streaming ? Math.min(w.durationMs - w.maxSilenceMs, Math.round(w.durationMs / 5)) : 0
+  const start = w.firstByteMs ?? 0
+  return w.streaming ? Math.min(w.durationMs - w.maxSilenceMs, start + Math.round((w.durationMs - start) / 5)) : 0
 }
 
 /** The limit that bounds how long a hop waits for the whole answer: for a non-streaming one, the first byte is the end. */
@@ -103,6 +109,7 @@ export const totalCut: Rule = (chain) => {
     const value = hop.values[limit.property]!
     const what = limit.property === 'requestTimeout' ? 'ends every request' : 'gives up waiting for the response headers'
     const isClient = hop.index === 0
+    const again = retriesOf(chain, cutTriggers(hop, w.streaming && limit.ms > (w.firstByteMs ?? 0)))
     findings.push({
       rule: 'total-cut',
       severity: 'error',
@@ -113,13 +120,14 @@ export const totalCut: Rule = (chain) => {
         firing(hop, limit.property) ?? (isClient ? `${hop.name} gives up by itself` : `${hop.name} answers 504 Gateway Timeout`),
         w.streaming && !isClient && `${fmt(limit.ms)} into every stream, ${clientSees(chain, 'streamCut', hop.index)}`,
         !isClient && 'the app behind goes on working for nobody',
-        retried(chain, cutTriggers(hop, w.streaming && limit.ms > (w.firstByteMs ?? 0)))
+        retried(chain, again)
       ),
       fix: join(
         `raise ${hop.name}'s ${named(value)} above ${fmt(w.durationMs)} (and above every hop behind it, plus 1-5 s)`,
         w.streaming && !isClient && limit.property === 'requestTimeout' && 'for a stream, a total limit can be none (unlimited) when a stream idle limit bounds the silence'
       ),
-      cutAtMs: limit.ms
+      cutAtMs: limit.ms,
+      retries: again
     })
   }
   return findings
@@ -139,6 +147,7 @@ export const silenceCut: Rule = (chain) => {
     if (w.streaming && silence === w.maxSilenceMs && behind.some((h) => { const hb = finite(h, 'heartbeat'); return hb !== null && hb < idle.ms! })) return
     const tooSlow = behind.find((h) => finite(h, 'heartbeat') !== null)
     const inFront = chain.hops.slice(0, i + 1).find((h) => finite(h, 'heartbeat') !== null)
+    const again = retriesOf(chain, cutTriggers(hop, w.streaming && silence === w.maxSilenceMs))
     findings.push({
       rule: 'silence-cut',
       severity: 'error',
@@ -154,7 +163,7 @@ export const silenceCut: Rule = (chain) => {
       symptom: join(
         firing(hop, 'streamIdleTimeout') ?? `${hop.name} ends the response`,
         w.streaming && hop.index > 0 && silence === w.maxSilenceMs && `mid-stream, ${clientSees(chain, 'streamCut', hop.index)}`,
-        retried(chain, cutTriggers(hop, w.streaming && silence === w.maxSilenceMs))
+        retried(chain, again)
       ),
       fix: join(
         `raise ${hop.name}'s ${named(idle)} above ${fmt(silence)}`,
@@ -162,7 +171,8 @@ export const silenceCut: Rule = (chain) => {
           ? `or have a hop behind ${hop.name} send heartbeats more often than every ${fmt(idle.ms)} (an SSE comment \`: keepalive\` every ~15 s from the app, or longhaul routes[].sse.heartbeat)`
           : 'or stream: send the response headers early and the body as it is made'
       ),
-      cutAtMs: (silence > w.maxSilenceMs ? 0 : silenceStartMs(w)) + idle.ms
+      cutAtMs: (silence > w.maxSilenceMs ? 0 : silenceStartMs(w)) + idle.ms,
+      retries: again
     })
   })
   return findings
@@ -176,18 +186,20 @@ export const firstByteCut: Rule = (chain) => {
     const limit = finite(hop, 'firstByteTimeout')
     if (limit === null || limit > wait) return []
     const value = hop.values.firstByteTimeout!
+    const again = retriesOf(chain, cutTriggers(hop, false))
     return [{
       rule: 'first-byte-cut',
       severity: 'error',
       hops: [hop.name],
       problem: `${hop.name} gives up on a response whose first byte has not come after ${fmt(limit)} (${value.setting.replace(/ = .*$/, '')}); the stream's first byte comes after ${fmt(wait)}`,
       values: { [`${hop.name}.firstByteTimeout`]: hopValue(hop, 'firstByteTimeout'), 'workload.firstByte': workloadValue(wait) },
-      symptom: join(firing(hop, 'firstByteTimeout') ?? (hop.index === 0 ? `${hop.name} gives up by itself` : `${hop.name} answers 504 Gateway Timeout`), 'before a single token reaches the client', retried(chain, cutTriggers(hop, false))),
+      symptom: join(firing(hop, 'firstByteTimeout') ?? (hop.index === 0 ? `${hop.name} gives up by itself` : `${hop.name} answers 504 Gateway Timeout`), 'before a single token reaches the client', retried(chain, again)),
       fix: join(
         `raise ${hop.name}'s ${named(value)} above ${fmt(wait)}`,
         value.fixed ? 'it cannot be changed: send the response headers (and a first SSE comment) at once, so the first byte comes early' : 'or have the app send the response headers (and an SSE comment) at once, before the model\'s first token'
       ),
-      cutAtMs: limit
+      cutAtMs: limit,
+      retries: again
     }]
   })
 }
@@ -199,15 +211,17 @@ export const uploadCut: Rule = (chain) => {
     const limit = finite(hop, 'uploadTimeout')
     if (limit === null || limit >= up.ms) return []
     const value = hop.values.uploadTimeout!
+    const again = retriesOf(chain, ['reset', 408])
     return [{
       rule: 'upload-cut',
       severity: 'error',
       hops: [hop.name],
       problem: `${hop.name} must receive the whole request within ${fmt(limit)} (${value.setting.replace(/ = .*$/, '')}); the upload takes ${fmt(up.ms)} (${Math.round(up.bytes / 1024 / 1024)} MiB at ${Math.round(up.bytesPerSecond / 1024)} KiB/s)`,
       values: { [`${hop.name}.uploadTimeout`]: hopValue(hop, 'uploadTimeout'), 'workload.upload': workloadValue(up.ms) },
-      symptom: join(firing(hop, 'uploadTimeout') ?? `${hop.name} closes the connection while the body still arrives`, `every upload slower than ${Math.round(up.bytes / limit * 1000 / 1024)} KiB/s fails`, retried(chain, ['reset', 408])),
+      symptom: join(firing(hop, 'uploadTimeout') ?? `${hop.name} closes the connection while the body still arrives`, `every upload slower than ${Math.round(up.bytes / limit * 1000 / 1024)} KiB/s fails`, retried(chain, again)),
       fix: `raise ${hop.name}'s ${named(value)} above ${fmt(up.ms)} (a gap limit between body chunks, such as longhaul's downstream.bodyIdleTimeout, still catches a stalled client)`,
-      cutAtMs: limit
+      cutAtMs: limit,
+      retries: again
     }]
   })
 }

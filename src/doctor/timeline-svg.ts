@@ -43,8 +43,14 @@ function hopLanes (hop: Hop, chain: Chain, cutters: ReadonlySet<string>, warned:
     out.push({ label, from, to: value.ms === null ? null : from + value.ms, color, data: `data-hop="${esc(hop.name)}" data-limit="${property}"` })
   }
   add('requestTimeout', 'total', 0, (ms) => ms < w.durationMs)
+  if (w.upload !== null) add('uploadTimeout', 'upload', 0, (ms) => ms < w.upload!.ms)
   if (!w.streaming) add('firstByteTimeout', 'first byte', 0, (ms) => ms < w.durationMs)
-  if (w.streaming || hop.preset?.streamIdleAfterHeaders !== true) add('streamIdleTimeout', 'idle', silenceStartMs(w), (ms) => ms <= w.maxSilenceMs)
+  else if (w.firstByteMs !== null) add('firstByteTimeout', 'first byte', 0, (ms) => ms <= w.firstByteMs!)
+  // An idle timer that also waits for the headers meets the wait for the first byte first, when that is the longer silence.
+  const waitsHeaders = hop.preset?.streamIdleAfterHeaders !== true
+  const firstWait = w.streaming && waitsHeaders && w.firstByteMs !== null && w.firstByteMs > w.maxSilenceMs ? w.firstByteMs : null
+  if (firstWait !== null) add('streamIdleTimeout', 'idle (until the first byte)', 0, (ms) => ms <= firstWait)
+  else if (w.streaming || waitsHeaders) add('streamIdleTimeout', 'idle', silenceStartMs(w), (ms) => ms <= w.maxSilenceMs)
   // An unlimited write timeout says something only when nothing else bounds the hop (a proxy that hangs).
   if (hop.values.writeTimeout?.ms !== null || out.length === 0) add('writeTimeout', 'write', 0, (ms) => ms < w.durationMs)
   return out
@@ -110,12 +116,24 @@ export function timelineSvg (chain: Chain, findings: readonly Finding[], cut: Fi
   body.push(`<rect x="${x(silenceFrom)}" y="${wy + 4}" width="${Math.max(2, x(silenceTo) - x(silenceFrom))}" height="22" fill="url(#silence)" stroke="${COLOR.work}"/>`)
   if (w.streaming) {
     body.push(`<text x="${x(silenceFrom)}" y="${wy + 42}" class="silence">▲ silent for ${esc(fmt(w.maxSilenceMs))} (thinking, tool calls)</text>`)
-    if (x(silenceFrom) - x(0) > 60) body.push(`<text x="${x(0) + 6}" y="${wy + 19}" class="onbar">tokens</text>`)
+    const first = w.firstByteMs ?? 0
+    if (first > 0) {
+      body.push(`<rect x="${x(0)}" y="${wy + 4}" width="${Math.max(2, x(first) - x(0))}" height="22" fill="url(#silence)" stroke="${COLOR.work}"/>`)
+      if (x(first) - x(0) > 150) body.push(`<text x="${x(0) + 6}" y="${wy + 19}" class="onbar dark">waiting for the first byte</text>`)
+    }
+    if (x(silenceFrom) - x(first) > 60) body.push(`<text x="${x(first) + 6}" y="${wy + 19}" class="onbar">tokens</text>`)
     if (x(w.durationMs) - x(silenceTo) > 90) body.push(`<text x="${x(silenceTo) + 6}" y="${wy + 19}" class="onbar">tokens flow</text>`)
   } else {
     body.push(`<text x="${x(silenceFrom) + 6}" y="${wy + 19}" class="onbar dark">no bytes until the answer</text>`)
     body.push(`<text x="${x(w.durationMs)}" y="${wy + 42}" text-anchor="end" class="silence">the whole answer arrives at ${esc(fmt(w.durationMs))} ▲</text>`)
   }
+
+  // The request's phases before its answer: the upload, then the wait for the first byte.
+  if (w.upload !== null) {
+    body.push(`<rect x="${x(0)}" y="${wy + 4}" width="${Math.max(2, x(w.upload.ms) - x(0))}" height="22" fill="#6a1b9a" opacity="0.85"/>`)
+    if (x(w.upload.ms) - x(0) > 60) body.push(`<text x="${x(0) + 6}" y="${wy + 19}" class="onbar">upload ${esc(fmt(w.upload.ms))}</text>`)
+  }
+  if (w.firstByteMs !== null) body.push(`<path d="M${x(w.firstByteMs)},${wy - 2} l5,-8 l-10,0 z" fill="${COLOR.work}"/><text x="${x(w.firstByteMs) + 8}" y="${wy - 3}" class="silence">first byte at ${esc(fmt(w.firstByteMs))}</text>`)
 
   let y = TOP + 64
   for (const hop of chain.hops) {
@@ -158,7 +176,8 @@ export function timelineSvg (chain: Chain, findings: readonly Finding[], cut: Fi
   if (cut !== null) {
     const lost = cut.rule === 'write-timeout' && !w.streaming
     marker.push(`<rect x="${x(cut.cutAtMs!)}" y="${wy + 4}" width="${Math.max(0, x(w.durationMs) - x(cut.cutAtMs!))}" height="22" fill="#ffffff" opacity="0.75"/>`)
-    tag(cut.cutAtMs!, TOP - 2, hopsBottom, `✂ ${lost ? 'answer lost' : 'cut'} at ${fmt(cut.cutAtMs)} by ${cut.hops.join(' + ')} (${cut.rule})`, 'cut')
+    const again = cut.retries ?? 0
+    tag(cut.cutAtMs!, TOP - 2, hopsBottom, `✂ ${lost ? 'answer lost' : 'cut'} at ${fmt(cut.cutAtMs)} by ${cut.hops.join(' + ')} (${cut.rule})${again === 0 ? '' : `, then ${again} retr${again === 1 ? 'y' : 'ies'}: ${again + 1} cuts`}`, 'cut')
   }
   const rolloutCut = Math.min(...rollout.filter((l) => l.color === COLOR.cut).map((l) => l.to!))
   let bottom = cut === null ? hopsBottom : hopsBottom + 36

@@ -14,6 +14,8 @@ const GKE_CLASS = /^gke-l7-/
 const GKE_GATEWAY_CAPABILITIES = 'https://cloud.google.com/kubernetes-engine/docs/how-to/gatewayclass-capabilities ; https://github.com/kserve/kserve/issues/5311 ("GKE\'s Gateway controller does not implement the spec.rules.timeouts field")'
 const INGRESS_NGINX_ANNOTATIONS = 'https://github.com/kubernetes/ingress-nginx/blob/dbb11b92ddb77bee9c35e462479129354c84f939/docs/user-guide/nginx-configuration/annotations.md#custom-timeouts'
 const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/'
+const ALB_ATTRIBUTES = 'alb.ingress.kubernetes.io/load-balancer-attributes'
+const ALB_ANNOTATIONS = 'https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/#load-balancer-attributes'
 
 /** ingress-nginx timeout annotations (seconds, as a plain number) → the property each sets. */
 const NGINX_TIMEOUTS: Readonly<Record<string, Property>> = {
@@ -128,9 +130,16 @@ function ingressHop (ing: Resource, all: readonly Resource[], path: string | und
   const annotations: Record<string, string> = ing.body.metadata?.annotations ?? {}
   const className = String(ing.body.spec?.ingressClassName ?? annotations['kubernetes.io/ingress.class'] ?? '')
   const hasNginx = Object.keys(annotations).some((k) => k.startsWith(NGINX_PREFIX))
+  const hasAlb = Object.keys(annotations).some((k) => k.startsWith('alb.ingress.kubernetes.io/'))
   const nginx = /nginx/.test(className) || (className === '' && hasNginx)
-  const gce = /^gce/.test(className) || (className === '' && !hasNginx)
-  const hop: Hop = { name: ing.name, preset: nginx ? 'ingress-nginx' : gce ? 'gcp-external-alb' : null, values: {}, ignored: [], where: at(ing, ['kind']) }
+  const alb = className === 'alb' || (className === '' && hasAlb)
+  const gce = /^gce/.test(className) || (className === '' && !hasNginx && !hasAlb)
+  const hop: Hop = { name: ing.name, preset: nginx ? 'ingress-nginx' : alb ? 'aws-alb' : gce ? 'gcp-external-alb' : null, values: {}, ignored: [], where: at(ing, ['kind']) }
+  // AWS Load Balancer Controller: `idle_timeout.timeout_seconds=N` among the load balancer's attributes (one idle timer for both sides).
+  const attributes = annotations[ALB_ATTRIBUTES]
+  const idle = typeof attributes === 'string' ? /(?:^|,)\s*idle_timeout\.timeout_seconds=(\d+)/.exec(attributes)?.[1] : undefined
+  if (alb && idle !== undefined) hop.values.streamIdleTimeout = { ms: Number(idle) * 1000, setting: `${label(ing)} ${ALB_ATTRIBUTES}: idle_timeout.timeout_seconds=${idle}`, where: at(ing, ['metadata', 'annotations', ALB_ATTRIBUTES]) }
+  if (!alb && idle !== undefined) hop.ignored.push({ setting: `${label(ing)} ${ALB_ATTRIBUTES}: idle_timeout.timeout_seconds=${idle}`, where: at(ing, ['metadata', 'annotations', ALB_ATTRIBUTES]), meant: 'streamIdleTimeout', written: Number(idle) * 1000, what: `an AWS Load Balancer Controller annotation on an Ingress of class ${className === '' ? '(none)' : className}: that controller does not read it`, works: 'the setting of the controller that serves this Ingress', source: ALB_ANNOTATIONS, confirmed: true })
   const rules: any[] = ing.body.spec?.rules ?? []
   let service: string | null = ing.body.spec?.defaultBackend?.service?.name ?? null
   for (const rule of rules) {
