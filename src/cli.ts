@@ -228,9 +228,10 @@ program.command('demo-upstream')
 // `serve` loads only what serving uses: the other verbs' modules (the doctor, render, the demo
 // upstream) stay out of a gateway's memory. Any other command line may need them, help included.
 if (process.argv[2] !== 'serve') {
-  const [{ registerDoctor }, { registerRender }] = await Promise.all([import('./doctor/command.ts'), import('./deploy/render.ts')])
+  const [{ registerDoctor }, { registerRender }, { registerProbe }] = await Promise.all([import('./doctor/command.ts'), import('./deploy/render.ts'), import('./probe/command.ts')])
   registerDoctor(program)
   registerRender(program)
+  registerProbe(program)
 }
 
 try {

@@ -1,6 +1,7 @@
 // The built-in demo upstream: OpenAI- and Anthropic-style endpoints that answer slowly, a few
-// plain endpoints (health, headers, echo, upload, bytes, sse) and per-request fault knobs
-// (see knobs.ts). `longhaul demo-upstream` serves it; the tests use it as their fault injector.
+// plain endpoints (health, headers, echo, upload, bytes, sse), per-request fault knobs
+// (see knobs.ts) and the target of `longhaul probe` (see probe-target.ts). `longhaul
+// demo-upstream` serves it; the tests use it as their fault injector.
 import http from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
@@ -9,6 +10,7 @@ import { parseKnobs } from './knobs.ts'
 import { Exchange, MAX_JSON_BODY, type DemoRequestStart, type DemoRequestEnd } from './exchange.ts'
 import type { DemoKnobs, KnobDefaults } from './knobs.ts'
 import { serveEcho } from './websocket.ts'
+import { PROBE_PREFIX, ProbeTarget } from './probe-target.ts'
 import type { Duplex } from 'node:stream'
 
 export { DEMO_KNOBS, parseKnobs } from './knobs.ts'
@@ -301,8 +303,11 @@ const ROUTES: readonly Route[] = [
   { path: '/sse', methods: ['GET'], handler: sse },
 ]
 
-async function handle (x: Exchange, defaults: KnobDefaults): Promise<void> {
+async function handle (x: Exchange, defaults: KnobDefaults, probes: ProbeTarget): Promise<void> {
   const url = new URL(x.req.url ?? '/', 'http://demo.invalid')
+  // The probe target answers under any path prefix, so it is reachable through a hop that routes by prefix.
+  const at = url.pathname.indexOf(PROBE_PREFIX)
+  if (at >= 0) return probes.handle(x, new URL(url.pathname.slice(at) + url.search, url))
   const method = x.req.method ?? 'GET'
   const route = ROUTES.find((r) => (typeof r.path === 'string' ? r.path === url.pathname : r.path.test(url.pathname)))
   if (route === undefined) {
@@ -329,6 +334,7 @@ export async function startDemoUpstream (opts: DemoUpstreamOptions = {}): Promis
   const active = new Set<Exchange>()
   const sockets = new Set<Socket>()
   const idleTimers = new Map<Socket, NodeJS.Timeout>()
+  const probes = new ProbeTarget()
   let nextId = 0
   let closing: Promise<void> | undefined
 
@@ -414,7 +420,7 @@ export async function startDemoUpstream (opts: DemoUpstreamOptions = {}): Promis
       events.emit('request-end', end)
     })
     events.emit('request', { id: x.id, method: req.method ?? '', path: req.url ?? '', headers: req.headers })
-    handle(x, opts.knobs ?? {}).catch(() => {
+    handle(x, opts.knobs ?? {}, probes).catch(() => {
       // A request stream that errors means the peer went away; anything else is our bug.
       if (!x.ended && !req.destroyed) {
         x.fault ??= 'internal-error'
