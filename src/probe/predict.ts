@@ -52,7 +52,7 @@ const UNKNOWN: Prediction = { ms: undefined, hop: null, setting: null, source: n
 export function predict (chain: Chain, limit: LimitName): Prediction {
   const middle = chain.hops.slice(1, -1)
   // The idle connection measured is the client's own: only the hop it connects to keeps it.
-  const hops = limit === 'serverIdleTimeout' ? middle.filter((h) => h.preset?.passthrough !== true).slice(0, 1) : middle
+  const hops = limit === 'serverIdleTimeout' ? middle.filter((h) => h.preset?.passThrough !== true).slice(0, 1) : middle
   let best: Prediction = UNKNOWN
   for (const hop of hops) {
     for (const property of candidates(hop, limit)) {
