@@ -228,10 +228,11 @@ program.command('demo-upstream')
 // `serve` loads only what serving uses: the other verbs' modules (the doctor, render, the demo
 // upstream) stay out of a gateway's memory. Any other command line may need them, help included.
 if (process.argv[2] !== 'serve') {
-  const [{ registerDoctor }, { registerRender }, { registerProbe }] = await Promise.all([import('./doctor/command.ts'), import('./deploy/render.ts'), import('./probe/command.ts')])
+  const [{ registerDoctor }, { registerRender }, { registerProbe }, { registerHeadroom }] = await Promise.all([import('./doctor/command.ts'), import('./deploy/render.ts'), import('./probe/command.ts'), import('./observe/headroom-command.ts')])
   registerDoctor(program)
   registerRender(program)
   registerProbe(program)
+  registerHeadroom(program)
 }
 
 try {

@@ -4,6 +4,9 @@ import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
 import { ROUTE_TIMEOUT_NAMES } from '../config/schema.ts'
 import type { Generation } from '../gateway/generation.ts'
 import type { GatewayState } from '../gateway/server.ts'
+import type { HeadroomDocument } from '../observe/headroom.ts'
+import { headroomDocument, liveSnapshot, LiveView, type LiveSource } from './live.ts'
+import type { LiveSnapshot } from './live-page.ts'
 
 /**
  * What the admin endpoints answer from: one gateway process (gatewayAdmin below), or the primary
@@ -16,10 +19,13 @@ export interface AdminView {
   ready (): boolean
   status (): Record<string, unknown> | Promise<Record<string, unknown>>
   metrics (): Promise<{ contentType: string, text: string }>
+  /** The live page's state: requests in flight with their limits, outcomes, endpoints, headroom. */
+  live (): LiveSnapshot | Promise<LiveSnapshot>
+  headroom (): HeadroomDocument | Promise<HeadroomDocument>
 }
 
 /** What the admin endpoints read from the running gateway. */
-export interface AdminSource {
+export interface AdminSource extends LiveSource {
   readonly state: GatewayState
   readonly config: RuntimeConfig
   readonly generation: Generation
@@ -56,33 +62,38 @@ export function effectiveConfig (config: RuntimeConfig): Record<string, unknown>
   }
 }
 
-/** GET /status (DESIGN.md §11): state, config identity, last reload, load, upstream endpoints. */
+/** Each upstream's endpoints: health, load, ejection (for /status and the live page). */
+export function upstreamStates (source: AdminSource): LiveSnapshot['upstreams'] {
+  const now = performance.now()
+  return [...source.generation.upstreams].map(([name, service]) => ({
+    name,
+    // panic: no endpoint is in rotation, so all of them are used (the log says so too).
+    panic: service.panic,
+    // Waiting for an admission slot or for a connection (the endpoints' `queued`).
+    queued: service.queued(),
+    endpoints: service.endpoints.map((e) => ({
+      url: e.url,
+      healthy: e.available(now),
+      inflight: e.inflight,
+      ...(e.connectionSlots === null ? {} : { queued: e.connectionSlots.queued, maxInflight: e.connectionSlots.maxConcurrent }),
+      ...(now < e.ejectedUntil ? { ejectedForMs: Math.round(e.ejectedUntil - now) } : {})
+    }))
+  }))
+}
+
+/** GET /status (DESIGN.md §11): state, config identity, last reload, load, upstream endpoints, headroom. */
 export function status (source: AdminSource): Record<string, unknown> {
   const { config } = source
   const upstreams: Record<string, unknown> = {}
-  const now = performance.now()
-  for (const [name, service] of source.generation.upstreams) {
-    upstreams[name] = {
-      // panic: no endpoint is in rotation, so all of them are used (the log says so too).
-      panic: service.panic,
-      // Waiting for an admission slot or for a connection (the endpoints' `queued`).
-      queued: service.queued(),
-      endpoints: service.endpoints.map((e) => ({
-        url: e.url,
-        healthy: e.available(now),
-        inflight: e.inflight,
-        ...(e.connectionSlots === null ? {} : { queued: e.connectionSlots.queued, maxInflight: e.connectionSlots.maxConcurrent }),
-        ...(now < e.ejectedUntil ? { ejectedForMs: Math.round(e.ejectedUntil - now) } : {})
-      }))
-    }
-  }
+  for (const { name, ...state } of upstreamStates(source)) upstreams[name] = state
   return {
     state: source.state,
     config: { path: config.source.path, hash: config.source.hash, loadedAt: config.source.loadedAt },
     lastReload: source.lastReload,
     inflight: source.inflight,
     oldestInflightMs: source.oldestInflightMs(),
-    upstreams
+    upstreams,
+    headroom: source.headroom.report(config)
   }
 }
 
@@ -99,7 +110,9 @@ export function gatewayAdmin (source: AdminSource): AdminView {
     get state () { return source.state },
     ready: () => source.state === 'serving',
     status: () => status(source),
-    metrics: async () => ({ contentType: source.metrics.registry.contentType, text: await source.metrics.text() })
+    metrics: async () => ({ contentType: source.metrics.registry.contentType, text: await source.metrics.text() }),
+    live: () => liveSnapshot(source, upstreamStates(source)),
+    headroom: () => headroomDocument(source.headroom, source.config)
   }
 }
 
@@ -107,10 +120,14 @@ export function createAdminServer (view: AdminView): http.Server {
   const answer = (res: http.ServerResponse, value: Promise<unknown> | unknown, send: (value: any) => void): void => {
     Promise.resolve(value).then(send, (err: Error) => json(res, 500, { error: err.message }))
   }
+  const live = new LiveView(() => view.live())
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'admin endpoints take GET' })
     switch (path) {
+      case '/': return answer(res, live.page(res), () => {})
+      case '/live': return answer(res, live.stream(res), () => {})
+      case '/headroom': return answer(res, view.headroom(), (value) => json(res, 200, value))
       case '/healthz': return json(res, 200, { status: 'ok' })
       case '/readyz': return json(res, view.ready() ? 200 : 503, { state: view.state })
       case '/config': return json(res, 200, effectiveConfig(view.config))
@@ -119,7 +136,7 @@ export function createAdminServer (view: AdminView): http.Server {
         res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) })
         res.end(text)
       })
-      default: return json(res, 404, { error: 'unknown admin endpoint', endpoints: ['/healthz', '/readyz', '/metrics', '/status', '/config'] })
+      default: return json(res, 404, { error: 'unknown admin endpoint', endpoints: ['/', '/live', '/healthz', '/readyz', '/metrics', '/status', '/config', '/headroom'] })
     }
   })
 }

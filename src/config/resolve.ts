@@ -238,6 +238,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     routes: Object.freeze(routes),
     drain: Object.freeze({ delayMs: parsed.drain.delay, timeoutMs: parsed.drain.timeout }),
     log: Object.freeze({ level: parsed.log.level }),
-    workers: parsed.workers
+    workers: parsed.workers,
+    telemetry: Object.freeze({ otlp: parsed.telemetry.otlp === undefined ? null : Object.freeze({ ...parsed.telemetry.otlp, headers: Object.freeze({ ...parsed.telemetry.otlp.headers }) }) })
   })
 }

@@ -100,6 +100,15 @@ export interface DownstreamConfig {
   readonly tcpKeepAliveMs: number
 }
 
+export interface TelemetryConfig {
+  readonly otlp: {
+    /** OTLP/HTTP base URL; spans go to ENDPOINT/v1/traces. */
+    readonly endpoint: string
+    readonly serviceName: string
+    readonly headers: Readonly<Record<string, string>>
+  } | null
+}
+
 export interface RuntimeConfig {
   readonly source: { readonly path: string, readonly hash: string, readonly loadedAt: string }
   readonly listen: readonly ListenerConfig[]
@@ -111,4 +120,5 @@ export interface RuntimeConfig {
   readonly log: { readonly level: string }
   /** Processes sharing the listeners; `auto`: one per CPU the process may use (os.availableParallelism(), cgroup limits included), counted at start. */
   readonly workers: number | 'auto'
+  readonly telemetry: TelemetryConfig
 }

@@ -203,7 +203,20 @@ export const configSchema = z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).prefault('info')
   }).prefault({}),
   workers: z.union([z.literal('auto'), z.int({ error: WORKERS_ERROR }).min(1, { error: WORKERS_ERROR }).max(1024, { error: WORKERS_ERROR })], { error: WORKERS_ERROR }).prefault(1)
-    .describe('Processes sharing the listeners (node:cluster); the admin listener answers for all of them. auto: one per CPU the process may use (os.availableParallelism(), cgroup limits included). 1: a single process, no primary.')
+    .describe('Processes sharing the listeners (node:cluster); the admin listener answers for all of them. auto: one per CPU the process may use (os.availableParallelism(), cgroup limits included). 1: a single process, no primary.'),
+  telemetry: z.strictObject({
+    otlp: z.strictObject({
+      endpoint: z.string().refine((text) => {
+        try {
+          const url = new URL(text)
+          return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === ''
+        } catch { return false }
+      }, { error: 'expected the OTLP/HTTP base URL of a collector, e.g. http://127.0.0.1:4318 (spans go to /v1/traces under it)' })
+        .describe('OTLP/HTTP base URL of an OpenTelemetry collector; spans are posted to ENDPOINT/v1/traces.'),
+      serviceName: z.string().min(1).prefault('longhaul').describe('The service.name resource attribute of the spans.'),
+      headers: z.record(z.string(), z.string()).prefault({}).describe('Extra HTTP headers sent with each export (e.g. an API key).')
+    }).optional().describe('Export a span per request (a child span per attempt, events when a limit is armed and when one fires), batched, with W3C traceparent propagated upstream. Off when absent.')
+  }).prefault({}).describe('OpenTelemetry.')
 })
 
 export type ConfigInput = z.input<typeof configSchema>

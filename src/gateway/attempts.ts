@@ -11,6 +11,7 @@ import type { QueueTicket } from '../upstream/admission.ts'
 import { backoffMs, countsAgainstBudget, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
 import { classifyFailure, GatewayAbort, TryReplaced, type Failure } from './classify.ts'
 import type { Ending } from './outcome.ts'
+import { withTraceContext, type AttemptTrace, type RequestTrace } from '../observe/tracing.ts'
 
 type DispatchController = Dispatcher.DispatchController
 export type ResponseHeaders = Record<string, string | string[] | undefined>
@@ -37,6 +38,8 @@ export interface TryRequest {
 export interface AttemptsHost {
   retried (reason: RetryReason): void
   upstreamWarning (endpoint: string, warning: string): void
+  /** The request's span (telemetry configured): each try gets a child span, sent upstream as traceparent. */
+  readonly trace?: RequestTrace | null
 }
 
 /** One try at one endpoint: passes undici's callbacks on while it is the current try. */
@@ -49,6 +52,10 @@ class Try implements Dispatcher.DispatchHandler {
   released = false
   /** Replaced by a retry: its callbacks no longer count (undici may call them synchronously from abort()). */
   replaced = false
+  /** Its span, and what ended it: the upstream's status, the failure's outcome. */
+  trace: AttemptTrace | null = null
+  status: number | null = null
+  failure: string | null = null
 
   constructor (attempts: Attempts, endpoint: Endpoint, retry: RetryReason | null) {
     this.#attempts = attempts
@@ -127,7 +134,10 @@ export class Attempts {
     this.#waiting = null
     const current = this.current
     if (current === null) return
-    if (!this.#upstreamDone) current.controller?.abort(new GatewayAbort(ending))
+    if (!this.#upstreamDone) {
+      if (ending.outcome !== 'ok') current.failure = ending.outcome
+      current.controller?.abort(new GatewayAbort(ending))
+    }
     this.release(current)
   }
 
@@ -159,10 +169,13 @@ export class Attempts {
     this.current = attempt
     this.count++
     const fresh = retry === 'stale_connection' ? endpoint.freshClient() : null
+    const trace = this.#host.trace
+    if (trace != null) attempt.trace = trace.attempt(endpoint.url, this.count)
+    const headers = this.#request.headers()
     ;(fresh ?? endpoint.pool).dispatch({
       path: this.#path,
       method: this.#request.method,
-      headers: this.#request.headers(),
+      headers: attempt.trace === null ? headers : withTraceContext(headers as string[], attempt.trace.headers),
       // undici takes any async iterable as a body (its types list only streams and buffers).
       body: this.#request.body as Dispatcher.DispatchOptions['body']
     }, attempt)
@@ -174,6 +187,7 @@ export class Attempts {
   release (attempt: Try): void {
     if (attempt.released) return
     attempt.released = true
+    attempt.trace?.end(attempt.failure, attempt.status)
     attempt.endpoint.release()
     if (attempt.retry !== null) this.#releaseBudget()
   }
@@ -222,8 +236,9 @@ export class Attempts {
 
   tryFailed (attempt: Try, err: Error): void {
     if (this.#ending !== null) return
-    this.release(attempt)
     const failure = classifyFailure(err, this.#responseStarted)
+    attempt.failure = failure.ending.outcome
+    this.release(attempt)
     if (!this.#responseStarted) {
       if (failure.kind !== 'other') this.#upstream.failed(attempt.endpoint, failure.reason)
       if (failure.stale) {
@@ -244,12 +259,14 @@ export class Attempts {
   tryAnswered (attempt: Try, controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
     if (this.#ending !== null) return
     const upstream = this.#upstream
+    attempt.status = statusCode
     if (statusCode >= 500) upstream.failed(attempt.endpoint, `status ${statusCode}`)
     else upstream.succeeded(attempt.endpoint)
     const reason = retryOnStatus(this.#route.retry, statusCode, this.#context())
     if (reason !== null) {
       // Nothing went downstream yet: drop this answer and try again.
       attempt.replaced = true
+      attempt.failure = `status ${statusCode}: ${reason}`
       this.release(attempt)
       controller.abort(new TryReplaced(statusCode))
       return this.#retry(reason, backoffMs(this.#route.retry, this.count, parseRetryAfter(headers['retry-after']), this.#random))

@@ -80,19 +80,24 @@ export const NODE_CLOCK: Clock = {
 /** One re-armable timer: created on first arm, refresh()ed after that. */
 class LimitTimer {
   armed = false
+  /** When it was last armed (the clock's time): how far it has run, for the live admin page. */
+  armedAt = 0
   #timer: { refresh (): unknown } | undefined
-  readonly #ms: number
+  readonly ms: number
+  readonly outcome: Outcome
   readonly #fire: () => void
   readonly #clock: Clock
-  constructor (ms: number, fire: () => void, clock: Clock) {
-    this.#ms = ms
+  constructor (ms: number, outcome: Outcome, fire: () => void, clock: Clock) {
+    this.ms = ms
+    this.outcome = outcome
     this.#fire = fire
     this.#clock = clock
   }
 
-  arm (): void {
+  arm (now: number): void {
     this.armed = true
-    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.#ms)
+    this.armedAt = now
+    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.ms)
     else this.#timer.refresh()
   }
 
@@ -102,6 +107,24 @@ class LimitTimer {
     this.armed = false
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
   }
+}
+
+/** The name each limit's clock has in config and on the admin page. */
+const SLOT_LIMIT: Readonly<Record<Slot, string>> = {
+  total: 'request',
+  firstByte: 'firstByte',
+  streamIdle: 'streamIdle',
+  bodyIdle: 'bodyIdleTimeout',
+  send: 'sendTimeout',
+  tunnelIdle: 'tunnelIdle'
+}
+
+/** A running limit: how far it is towards firing. */
+export interface LimitProgress {
+  readonly limit: string
+  readonly outcome: Outcome
+  readonly limitMs: number
+  readonly elapsedMs: number
 }
 
 export type Phase = 'request' | 'response' | 'done'
@@ -114,6 +137,11 @@ export class Deadline {
   readonly #onLimit: (ending: Ending) => void
   readonly #timers: Partial<Record<Slot, LimitTimer>> = {}
   #idlePaused = false
+  /** Headroom: the longest silence of the response body and of the upload (ms), and since when each is silent. */
+  longestSilenceMs: number | null = null
+  longestUploadSilenceMs: number | null = null
+  #silentSince = 0
+  #uploadWaitSince = 0
 
   constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, clock: Clock = NODE_CLOCK) {
     this.limits = limits
@@ -121,7 +149,7 @@ export class Deadline {
     this.startedAt = clock.now()
     this.#onLimit = onLimit
     const add = (slot: Slot, ms: number | null, outcome: Outcome): void => {
-      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, () => this.#fire(outcome, ms), clock)
+      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, outcome, () => this.#fire(outcome, ms), clock)
     }
     add('total', limits.totalMs, limits.totalOutcome)
     add('firstByte', limits.firstByteMs, ROUTE_TIMEOUTS.firstByte.outcome)
@@ -129,8 +157,8 @@ export class Deadline {
     add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
     add('send', downstream.sendTimeoutMs, 'client_send_timeout')
     add('tunnelIdle', limits.tunnelIdleMs ?? null, ROUTE_TIMEOUTS.tunnelIdle.outcome)
-    this.#timers.total?.arm()
-    this.#timers.firstByte?.arm()
+    this.#timers.total?.arm(this.startedAt)
+    this.#timers.firstByte?.arm(this.startedAt)
   }
 
   #fire (outcome: Outcome, limitMs: number): void {
@@ -148,14 +176,27 @@ export class Deadline {
 
   /** Response headers arrived: the first-byte clock stops, the stream-idle clock starts. */
   responseStarted (): void {
+    const now = this.#clock.now()
     this.phase = 'response'
     this.#timers.firstByte?.clear()
-    if (!this.#idlePaused) this.#timers.streamIdle?.arm()
+    this.longestSilenceMs = 0
+    this.#silentSince = now
+    if (!this.#idlePaused) this.#timers.streamIdle?.arm(now)
   }
 
   /** A response body chunk arrived: the upstream is not silent. */
   touch (): void {
-    if (!this.#idlePaused) this.#timers.streamIdle?.arm()
+    if (this.#idlePaused) return
+    const now = this.#clock.now()
+    this.#silenceEnded(now)
+    this.#timers.streamIdle?.arm(now)
+  }
+
+  /** A silence of the response body ended now (a chunk, or the end): remember the longest. */
+  #silenceEnded (now: number): void {
+    const silence = now - this.#silentSince
+    if (silence > this.longestSilenceMs!) this.longestSilenceMs = silence
+    this.#silentSince = now
   }
 
   /**
@@ -165,13 +206,16 @@ export class Deadline {
   sendBlocked (): void {
     this.#idlePaused = true
     this.#timers.streamIdle?.disarm()
-    this.#timers.send?.arm()
+    this.#timers.send?.arm(this.#clock.now())
   }
 
   sendDrained (): void {
+    const now = this.#clock.now()
     this.#idlePaused = false
     this.#timers.send?.disarm()
-    if (this.phase === 'response') this.#timers.streamIdle?.arm()
+    // The time the client held the response back was no silence of the upstream's.
+    this.#silentSince = now
+    if (this.phase === 'response') this.#timers.streamIdle?.arm(now)
   }
 
   /**
@@ -181,19 +225,44 @@ export class Deadline {
   tunnelOpened (): void {
     this.phase = 'response'
     this.#timers.firstByte?.clear()
-    this.#timers.tunnelIdle?.arm()
+    this.#timers.tunnelIdle?.arm(this.#clock.now())
   }
 
   /** Bytes crossed the tunnel, either way. */
-  tunnelActivity (): void { this.#timers.tunnelIdle?.arm() }
+  tunnelActivity (): void { this.#timers.tunnelIdle?.arm(this.#clock.now()) }
 
   /** The gateway waits for the next request body chunk from the client. */
-  awaitingBody (): void { this.#timers.bodyIdle?.arm() }
-  bodyArrived (): void { this.#timers.bodyIdle?.disarm() }
+  awaitingBody (): void {
+    this.#uploadWaitSince = this.#clock.now()
+    this.#timers.bodyIdle?.arm(this.#uploadWaitSince)
+  }
+
+  bodyArrived (): void {
+    if (this.#uploadWaitSince === 0) return
+    const silence = this.#clock.now() - this.#uploadWaitSince
+    this.#uploadWaitSince = 0
+    if (this.longestUploadSilenceMs === null || silence > this.longestUploadSilenceMs) this.longestUploadSilenceMs = silence
+    this.#timers.bodyIdle?.disarm()
+  }
 
   /** The request ended, whatever the outcome: no limit may fire after this. */
   stop (): void {
+    // The silence before the end (or before the cut) counts too.
+    if (this.phase === 'response' && this.longestSilenceMs !== null && !this.#idlePaused) this.#silenceEnded(this.#clock.now())
     this.phase = 'done'
     for (const timer of Object.values(this.#timers)) timer.clear()
+  }
+
+  /** The limits running now and how far each is towards firing (the live admin page). */
+  progress (): LimitProgress[] {
+    const now = this.#clock.now()
+    const out: LimitProgress[] = []
+    for (const slot of Object.keys(this.#timers) as Slot[]) {
+      const timer = this.#timers[slot]!
+      if (!timer.armed) continue
+      const limit = slot === 'total' && this.limits.totalOutcome === 'client_deadline_exceeded' ? 'client deadline' : SLOT_LIMIT[slot]
+      out.push({ limit, outcome: timer.outcome, limitMs: timer.ms, elapsedMs: Math.round(now - timer.armedAt) })
+    }
+    return out
   }
 }

@@ -69,7 +69,8 @@ export class Exchange extends Passage implements WinningTry {
       replayable: () => body.replayable()
     }, this, {
       retried: (reason) => this.host.metrics.retries.inc({ route: route.name, reason }),
-      upstreamWarning: (endpoint, warning) => this.host.log.upstreamWarning(upstream.name, endpoint, warning)
+      upstreamWarning: (endpoint, warning) => this.host.log.upstreamWarning(upstream.name, endpoint, warning),
+      trace: this.trace
     })
     if (this.ending === null) this.#tries.start()
   }

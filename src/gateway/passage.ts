@@ -10,6 +10,8 @@ import type { Endpoint } from '../upstream/endpoint.ts'
 import type { Admission, QueueTicket } from '../upstream/admission.ts'
 import type { AccessRecord } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
+import type { RequestMeasures } from '../observe/headroom.ts'
+import type { RequestTrace, Tracing } from '../observe/tracing.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
 import { CLIENT_DEADLINE_HEADER, requestIdOf } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending, type ErrorDocument } from './outcome.ts'
@@ -23,6 +25,10 @@ export interface PassageHost {
   /** Shutting down past drain.delay: refuse new requests, close connections after responses. */
   readonly refusing: boolean
   recordAccess (record: AccessRecord): void
+  /** What a finished request's clocks measured, for the timeout headroom. */
+  measured (route: string, measures: RequestMeasures): void
+  /** OpenTelemetry, when configured. */
+  readonly tracing: Tracing | null
   ended (passage: Passage): void
   readonly log: { upstreamWarning (upstream: string, endpoint: string, warning: string): void }
 }
@@ -50,6 +56,8 @@ export abstract class Passage {
   /** Upstream to client (response body, or a tunnel's bytes). */
   bytesOut = 0
   firstByteMs: number | null = null
+  /** This request's span, when telemetry is configured. */
+  trace: RequestTrace | null = null
   #queued: QueueTicket | null = null
   /** The admission that gave this request its slot, until it leaves. */
   #admittedBy: Admission | null = null
@@ -80,6 +88,7 @@ export abstract class Passage {
    */
   protected open (options: { tunnel: boolean }, send: () => void): void {
     const { req, gen } = this
+    this.trace = this.host.tracing?.request(req.method ?? 'GET', req.headers, this.requestId) ?? null
     // fastify's return503OnClosing: a request that reaches a gateway that stopped accepting is
     // refused with Connection: close, so the client retries elsewhere.
     if (this.host.refusing) return this.finish({ outcome: 'draining' })
@@ -106,6 +115,7 @@ export abstract class Passage {
     if (declared !== undefined && Number(declared) > downstream.maxBodySize) return this.finish(tooLarge(downstream.maxBodySize))
     const tunnelIdleMs = options.tunnel ? route.timeouts.tunnelIdle.ms : null
     this.deadline = new Deadline({ ...limits, tunnelIdleMs }, downstream, (ending) => this.finish(ending))
+    if (this.trace !== null) for (const p of this.deadline.progress()) this.trace.limitArmed(p.limit, p.outcome, p.limitMs)
 
     const admission = upstream.admission
     if (admission === null) return send()
@@ -132,6 +142,7 @@ export abstract class Passage {
     this.stopUpstream(ending)
     this.respond(ending)
     if (this.status === 0) this.status = outcomeSpec(ending.outcome).status
+    const durationMs = this.elapsedMs()
     this.host.recordAccess({
       requestId: this.requestId,
       ...requestFields(this.req),
@@ -143,12 +154,22 @@ export abstract class Passage {
       attempts: this.attempts,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
-      durationMs: this.elapsedMs(),
+      durationMs,
       firstByteMs: this.firstByteMs,
       ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
       ...this.accessExtra()
     })
-    if (this.target !== null) this.host.metrics.inflight(this.target.route.name, -1)
+    const { deadline, target } = this
+    if (target !== null && deadline !== null) {
+      this.host.measured(target.route.name, {
+        firstByte: this.firstByteMs,
+        streamSilence: deadline.longestSilenceMs,
+        total: ending.outcome === 'ok' ? durationMs : null,
+        uploadSilence: deadline.longestUploadSilenceMs
+      })
+    }
+    this.trace?.end({ outcome: ending.outcome, status: this.status, route: target?.route.name ?? null, upstream: target?.upstream.name ?? null, bytesIn: this.bytesIn, bytesOut: this.bytesOut, limitMs: ending.limitMs ?? null })
+    if (target !== null) this.host.metrics.inflight(target.route.name, -1)
     this.host.ended(this)
   }
 
@@ -160,6 +181,9 @@ export abstract class Passage {
     this.status = status
     this.firstByteMs = this.elapsedMs()
     this.host.metrics.firstByte(this.target!.route.name, this.firstByteMs)
+    // The clocks the response armed (streamIdle, tunnelIdle), as span events.
+    const deadline = this.deadline!
+    if (this.trace !== null) for (const p of deadline.progress()) if (p.outcome !== deadline.limits.totalOutcome) this.trace.limitArmed(p.limit, p.outcome, p.limitMs)
   }
 
   /** The JSON document of the gateway's error for this request. */

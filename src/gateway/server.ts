@@ -6,6 +6,10 @@ import type { Duplex } from 'node:stream'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import type { GatewayLog, AccessRecord } from '../observe/log.ts'
 import type { GatewayMetrics } from '../observe/metrics.ts'
+import { Headroom, type RequestMeasures } from '../observe/headroom.ts'
+import { RecentOutcomes } from '../observe/recent.ts'
+import type { Tracing } from '../observe/tracing.ts'
+import type { LimitProgress } from './deadline.ts'
 import { Exchange } from './forward.ts'
 import { Generation } from './generation.ts'
 import type { UpstreamObserver } from '../upstream/service.ts'
@@ -14,6 +18,20 @@ import { createH2Listener } from './h2.ts'
 import type { Ending } from './outcome.ts'
 import type { Passage, PassageHost } from './passage.ts'
 import { isWebSocketUpgrade, Tunnel } from './tunnel.ts'
+
+/** A request in flight as the live admin page shows it. */
+export interface InflightRequest {
+  readonly id: string
+  readonly method: string
+  readonly path: string
+  readonly route: string
+  readonly upstream: string
+  readonly endpoint: string
+  readonly ageMs: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly clocks: readonly LimitProgress[]
+}
 
 /** What the admin endpoints report as the gateway's state: /readyz is 200 only while serving. */
 export type GatewayState = 'starting' | 'serving' | 'draining'
@@ -40,6 +58,12 @@ export class GatewayServer implements PassageHost {
   lastReload: ReloadResult | null = null
   /** Bound addresses, as HOST:PORT, in config order. */
   addresses: string[] = []
+  /** What each route's traffic really does against its limits. */
+  readonly headroom = new Headroom()
+  /** Outcomes of the last minutes, for the live admin page. */
+  readonly recent = new RecentOutcomes()
+  /** OpenTelemetry, when telemetry.otlp is configured (set before the listeners start). */
+  tracing: Tracing | null = null
 
   /** Endpoint health and queue changes, to the log and the metrics. */
   readonly #upstreamObserver: UpstreamObserver = {
@@ -120,6 +144,35 @@ export class GatewayServer implements PassageHost {
   recordAccess (record: AccessRecord): void {
     this.log.access(record)
     this.metrics.finished(record)
+    this.recent.add(record.outcome)
+  }
+
+  measured (route: string, measures: RequestMeasures): void {
+    this.headroom.observe(route, measures)
+    this.metrics.measured(route, measures)
+  }
+
+  /** The requests in flight, oldest first, with their running clocks (the live admin page). */
+  inflightRequests (): InflightRequest[] {
+    const out: InflightRequest[] = []
+    for (const p of this.#inflight) {
+      const url = p.req.url ?? ''
+      const query = url.indexOf('?')
+      out.push({
+        id: p.requestId,
+        method: p.req.method ?? '',
+        // The path only: a query string may carry secrets.
+        path: (query === -1 ? url : url.slice(0, query)).slice(0, 200),
+        route: p.target?.route.name ?? '',
+        upstream: p.target?.upstream.name ?? '',
+        endpoint: p.endpoint?.url ?? '',
+        ageMs: p.elapsedMs(),
+        bytesIn: p.bytesIn,
+        bytesOut: p.bytesOut,
+        clocks: p.deadline?.progress() ?? []
+      })
+    }
+    return out
   }
 
   ended (passage: Passage): void {
@@ -179,6 +232,7 @@ export class GatewayServer implements PassageHost {
     if (!same(config.listen, old.config.listen)) restartRequired.push('listen')
     if (!same(config.admin, old.config.admin)) restartRequired.push('admin.address')
     if (config.workers !== old.config.workers) restartRequired.push('workers')
+    if (!same(config.telemetry, old.config.telemetry)) restartRequired.push('telemetry')
     for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
       if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
@@ -190,6 +244,7 @@ export class GatewayServer implements PassageHost {
       listen: running.listen,
       admin: running.admin,
       workers: running.workers,
+      telemetry: running.telemetry,
       downstream: {
         ...config.downstream,
         headersTimeoutMs: running.downstream.headersTimeoutMs,

@@ -14,7 +14,9 @@ export async function servePrimary (loaded: LoadedConfig, count: number, log: Ga
     get config () { return pool.config },
     ready: () => pool.ready,
     status: () => pool.status(),
-    metrics: async () => ({ contentType: pool.contentType, text: await pool.metricsText() })
+    metrics: async () => ({ contentType: pool.contentType, text: await pool.metricsText() }),
+    live: () => pool.live(),
+    headroom: () => pool.headroom()
   })
   let adminAddress: string
   try {

@@ -7,6 +7,8 @@ import type { GatewayMetrics } from '../observe/metrics.ts'
 import { createAdminServer, gatewayAdmin } from '../admin/server.ts'
 import { GatewayServer } from '../gateway/server.ts'
 import { listen } from '../gateway/listeners.ts'
+import { Tracing } from '../observe/tracing.ts'
+import pkg from '../../package.json' with { type: 'json' }
 
 export class RunningGateway {
   readonly gateway: GatewayServer
@@ -23,6 +25,7 @@ export class RunningGateway {
     const { gateway } = this
     const config = gateway.config
     await gateway.ready()
+    gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
     this.adminAddress = await listen(this.#admin, config.admin)
     await gateway.listen()
     gateway.serving()
@@ -34,5 +37,7 @@ export class RunningGateway {
     await this.gateway.close()
     await new Promise<void>((resolve) => this.#admin.close(() => resolve()))
     this.#admin.closeAllConnections()
+    // The spans still batched go out before the process exits.
+    await this.gateway.tracing?.shutdown()
   }
 }

@@ -1,11 +1,14 @@
 // What the primary and its worker processes say to each other over the cluster IPC channel.
 // Every message carries a `longhaul` field, so prom-client's own cluster messages pass by.
 import type { ReloadResult } from '../gateway/server.ts'
+import type { LiveSnapshot } from '../admin/live-page.ts'
+import type { HeadroomExport } from '../observe/headroom.ts'
 
 export type ToWorker =
   | { longhaul: 'start', text: string, path: string }
   | { longhaul: 'reload', id: number, text: string, path: string }
   | { longhaul: 'status', id: number }
+  | { longhaul: 'live', id: number }
   | { longhaul: 'drain', signal: string }
 
 export type FromWorker =
@@ -14,6 +17,7 @@ export type FromWorker =
   | { longhaul: 'draining' }
   | { longhaul: 'reloaded', id: number, result: ReloadResult }
   | { longhaul: 'status', id: number, status: Record<string, unknown> }
+  | { longhaul: 'live', id: number, live: LiveSnapshot, headroom: HeadroomExport }
 
 export function isFromWorker (message: unknown): message is FromWorker {
   return typeof message === 'object' && message !== null && typeof (message as { longhaul?: unknown }).longhaul === 'string'

@@ -6,7 +6,10 @@ import { AggregatorRegistry } from 'prom-client'
 import { parseConfigText } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import { GatewayServer, type ReloadResult } from '../gateway/server.ts'
-import { status } from '../admin/server.ts'
+import { status, upstreamStates } from '../admin/server.ts'
+import { liveSnapshot } from '../admin/live.ts'
+import { Tracing } from '../observe/tracing.ts'
+import pkg from '../../package.json' with { type: 'json' }
 import { GatewayLog } from '../observe/log.ts'
 import { GatewayMetrics } from '../observe/metrics.ts'
 import { drain } from './drain.ts'
@@ -34,6 +37,7 @@ export async function runWorker (): Promise<void> {
   void new AggregatorRegistry()
   const gateway = new GatewayServer(config, log, metrics)
   try {
+    gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
     await gateway.ready()
     await gateway.listen()
   } catch (err) {
@@ -59,6 +63,7 @@ export async function runWorker (): Promise<void> {
     send({ longhaul: 'draining' })
     void drain(gateway, signal).then(async (cut) => {
       await gateway.close()
+      await gateway.tracing?.shutdown()
       const code = cut === 0 ? 0 : 1
       log.exited(code)
       await log.flush()
@@ -81,6 +86,9 @@ export async function runWorker (): Promise<void> {
     switch (message.longhaul) {
       case 'status':
         send({ longhaul: 'status', id: message.id, status: status(gateway) })
+        return
+      case 'live':
+        send({ longhaul: 'live', id: message.id, live: liveSnapshot(gateway, upstreamStates(gateway)), headroom: gateway.headroom.export() })
         return
       case 'reload':
         void reload(message.text, message.path).then((result) => send({ longhaul: 'reloaded', id: message.id, result }))

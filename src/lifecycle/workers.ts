@@ -10,6 +10,9 @@ import type { GatewayState, ReloadResult } from '../gateway/server.ts'
 import type { GatewayLog } from '../observe/log.ts'
 import { WorkerPoolMetrics } from '../observe/metrics.ts'
 import { isFromWorker, type FromWorker, type ToWorker } from './worker-messages.ts'
+import { Headroom, type HeadroomDocument } from '../observe/headroom.ts'
+import type { LiveSnapshot, LiveRequest } from '../admin/live-page.ts'
+import { headroomDocument } from '../admin/live.ts'
 
 /** A worker that does not answer a question within this long is reported as such. */
 const ANSWER_TIMEOUT_MS = 5000
@@ -99,6 +102,7 @@ export class WorkerPool {
         return
       case 'reloaded':
       case 'status':
+      case 'live':
         this.#answers.get(message.id)?.(message)
     }
   }
@@ -182,6 +186,64 @@ export class WorkerPool {
       upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, u]) => [name, { panic: u.panic, queued: u.queued, endpoints: [...u.endpoints.values()] }])),
       workers
     }
+  }
+
+  /**
+   * The live page for all workers: every worker's requests (marked with its id), outcomes and
+   * endpoint loads added up, endpoints healthy when every worker has them in rotation, and one
+   * headroom table from all workers' sketches merged.
+   */
+  async live (): Promise<LiveSnapshot> {
+    const answers = await this.#ask<Extract<FromWorker, { longhaul: 'live' }>>((id) => ({ longhaul: 'live', id }))
+    const inflight: LiveRequest[] = []
+    const counts: Record<string, number> = {}
+    const upstreams = new Map<string, { name: string, panic: boolean, queued: number, endpoints: Map<string, { url: string, healthy: boolean, inflight: number }> }>()
+    let windowMinutes = 0
+    let oldestMs = 0
+    const workers: Array<{ id: number, inflight: number, state: string }> = []
+    for (const { entry, answer } of answers) {
+      const live = answer?.live
+      workers.push({ id: entry.worker.id, inflight: live?.inflight.length ?? entry.inflight, state: live?.state ?? 'unresponsive' })
+      if (live === undefined) continue
+      windowMinutes = live.outcomes.windowMinutes
+      for (const r of live.inflight) {
+        inflight.push({ ...r, worker: entry.worker.id })
+        oldestMs = Math.max(oldestMs, r.ageMs)
+      }
+      for (const [outcome, n] of Object.entries(live.outcomes.counts)) counts[outcome] = (counts[outcome] ?? 0) + n
+      for (const u of live.upstreams) {
+        let merged = upstreams.get(u.name)
+        if (merged === undefined) upstreams.set(u.name, merged = { name: u.name, panic: false, queued: 0, endpoints: new Map() })
+        merged.panic ||= u.panic
+        merged.queued += u.queued
+        for (const e of u.endpoints) {
+          const m = merged.endpoints.get(e.url)
+          if (m === undefined) merged.endpoints.set(e.url, { url: e.url, healthy: e.healthy, inflight: e.inflight })
+          else { m.healthy &&= e.healthy; m.inflight += e.inflight }
+        }
+      }
+    }
+    inflight.sort((a, b) => b.ageMs - a.ageMs)
+    return {
+      at: Date.now(),
+      state: this.#state,
+      drain: this.#state === 'draining' ? { inflight: inflight.length, oldestMs } : null,
+      inflight,
+      outcomes: { windowMinutes, counts },
+      upstreams: [...upstreams.values()].map((u) => ({ ...u, endpoints: [...u.endpoints.values()] })),
+      headroom: this.#mergedHeadroom(answers.map((a) => a.answer?.headroom)).report(this.config),
+      workers
+    }
+  }
+
+  /** GET /headroom for all workers: their sketches merged. */
+  async headroom (): Promise<HeadroomDocument> {
+    const answers = await this.#ask<Extract<FromWorker, { longhaul: 'live' }>>((id) => ({ longhaul: 'live', id }))
+    return headroomDocument(this.#mergedHeadroom(answers.map((a) => a.answer?.headroom)), this.config)
+  }
+
+  #mergedHeadroom (parts: ReadonlyArray<Parameters<typeof Headroom.merged>[0][number] | undefined>): Headroom {
+    return Headroom.merged(parts.filter((p) => p !== undefined))
   }
 
   /** /metrics: every worker's series aggregated (prom-client's cluster aggregation), then the primary's own. */

@@ -2,6 +2,7 @@
 // and the outcome vocabulary, never from raw request paths, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AccessRecord } from './log.ts'
+import type { RequestMeasures } from './headroom.ts'
 
 // prom-client's default buckets stop at 10 s: useless for streams that last minutes. These reach
 // 30 minutes.
@@ -21,6 +22,8 @@ export class GatewayMetrics {
   readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
   readonly #duration = new Histogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #firstByte = new Histogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
+  readonly #longestSilence = new Histogram({ name: 'longhaul_stream_longest_silence_seconds', help: 'The longest silence between response body chunks of each finished response, by route (against streamIdle).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
+  readonly #uploadSilence = new Histogram({ name: 'longhaul_upload_longest_silence_seconds', help: 'The longest wait for a request body chunk of each finished upload, by route (against downstream.bodyIdleTimeout).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly retries = new Counter({ name: 'longhaul_retries_total', help: 'Retried upstream attempts, by route and reason.', labelNames: ['route', 'reason'], registers: [this.registry] })
   // With workers, /metrics adds up every worker's series (prom-client's cluster aggregation, 'sum' by
@@ -59,6 +62,12 @@ export class GatewayMetrics {
 
   firstByte (route: string, ms: number): void {
     child(this.#firstByteChildren, route, () => this.#firstByte.labels(route)).observe(ms / 1000)
+  }
+
+  /** A finished request's longest silences (the other headroom figures are already measured here). */
+  measured (route: string, m: RequestMeasures): void {
+    if (m.streamSilence !== null) this.#longestSilence.observe({ route }, m.streamSilence / 1000)
+    if (m.uploadSilence !== null) this.#uploadSilence.observe({ route }, m.uploadSilence / 1000)
   }
 
   inflight (route: string, delta: 1 | -1): void {
