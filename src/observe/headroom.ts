@@ -33,7 +33,7 @@ const TIGHT = 0.8
 /** A suggested limit leaves this much room above the observed maximum. */
 const ROOM = 1.5
 
-const NICE_MS = [1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200].map((s) => s * 1000)
+const NICE_MS = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200].map((s) => s * 1000)
 
 /** The next round duration at or above `ms` (1s, 2s, 5s, 10s … 2h), so suggestions read like config. */
 export function roundUpDuration (ms: number): number {
