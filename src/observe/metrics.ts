@@ -43,6 +43,8 @@ export class GatewayMetrics {
   readonly #durationChildren = new Map<string, ReturnType<Histogram['labels']>>()
   readonly #firstByteChildren = new Map<string, ReturnType<Histogram['labels']>>()
   readonly #inflightChildren = new Map<string, ReturnType<Gauge['labels']>>()
+  readonly #longestSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #uploadSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
@@ -66,8 +68,8 @@ export class GatewayMetrics {
 
   /** A finished request's longest silences (the other headroom figures are already measured here). */
   measured (route: string, m: RequestMeasures): void {
-    if (m.streamSilence !== null) this.#longestSilence.observe({ route }, m.streamSilence / 1000)
-    if (m.uploadSilence !== null) this.#uploadSilence.observe({ route }, m.uploadSilence / 1000)
+    if (m.streamSilence !== null) child(this.#longestSilenceChildren, route, () => this.#longestSilence.labels(route)).observe(m.streamSilence / 1000)
+    if (m.uploadSilence !== null) child(this.#uploadSilenceChildren, route, () => this.#uploadSilence.labels(route)).observe(m.uploadSilence / 1000)
   }
 
   inflight (route: string, delta: 1 | -1): void {
