@@ -130,7 +130,7 @@ ${prefixRoute('up', '    timeouts: { request: 20s }')}
   assert.equal(metricValue(text, 'longhaul_upload_longest_silence_seconds_count', { route: 'up' }), 1)
 })
 
-test('longhaul headroom: the table, --json, and --chain keeps a suggestion below the hop in front', { timeout: 30_000 }, async () => {
+test('longhaul headroom: the table, --json, and --chain keeps a suggestion below the hop in front', { timeout: 90_000 }, async () => {
   const table = await runCli(['headroom', '--admin', gw.adminUrl])
   assert.equal(table.code, 0, table.stderr)
   assert.match(table.stdout, /^route\s+limit\s+configured\s+p50\s+p99\s+max\s+requests\s+verdict$/m)
