@@ -3,7 +3,7 @@
 // Then the two ways N processes can share a port (node:cluster's round robin through the primary,
 // or SO_REUSEPORT sockets balanced by the kernel), without the gateway, with and without keep-alive.
 //
-//   node bench/workers.ts [--duration 10] [--connections 50] [--rounds 2] [--json]
+//   node bench/workers.ts [--duration 10] [--connections 50] [--rounds 2] [--part all|gateway|listen] [--json]
 //
 // Needs nginx and wrk (Debian packages `nginx`, `wrk`).
 import { spawn, execFile } from 'node:child_process'
@@ -18,9 +18,14 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     rounds: { type: 'string', default: '2' },
-    json: { type: 'boolean', default: false }
+    json: { type: 'boolean', default: false },
+    part: { type: 'string', default: 'all' }
   }
 })
+if (!['all', 'gateway', 'listen'].includes(args.part)) {
+  process.stderr.write(`--part must be all, gateway or listen, got '${args.part}'\n`)
+  process.exit(2)
+}
 const duration = positiveInt('duration', args.duration, 120)
 const connections = positiveInt('connections', args.connections, 1000)
 const rounds = positiveInt('rounds', args.rounds, 5)
@@ -100,7 +105,7 @@ async function gatewayRun (upstreamUrl: string, workers: number): Promise<Wrk & 
   }
 }
 
-async function listenModeRun (mode: 'rr' | 'reuseport', keepAlive: boolean): Promise<Wrk & { cpu: number, other: number, mode: string, keepAlive: boolean, share: number[] }> {
+async function listenModeRun (mode: 'rr' | 'reuseport', keepAlive: boolean): Promise<Wrk & { cpu: number, other: number, mode: string, keepAlive: boolean, share: number[], connectionShare: number[] }> {
   const port = await freePort()
   const child = spawnTool(`listen-modes ${mode}`, process.execPath, [join(ROOT, 'bench', 'listen-modes.ts'), '--mode', mode, '--workers', '2', '--port', String(port)])
   let out = ''
@@ -115,9 +120,9 @@ async function listenModeRun (mode: 'rr' | 'reuseport', keepAlive: boolean): Pro
   const exited = new Promise((resolve) => child.process.once('exit', resolve))
   process.kill(child.pid, 'SIGTERM')
   await exited
-  const counts = (JSON.parse(out.trim()) as { requests: number[] }).requests
-  const total = counts.reduce((a, b) => a + b, 0)
-  return { ...result, mode, keepAlive, share: counts.map((c) => round(c / total, 3)) }
+  const counts = JSON.parse(out.trim()) as { requests: number[], connections: number[] }
+  const shares = (xs: number[]): number[] => { const total = xs.reduce((a, b) => a + b, 0); return xs.map((x) => round(x / total, 3)) }
+  return { ...result, mode, keepAlive, share: shares(counts.requests), connectionShare: shares(counts.connections) }
 }
 
 function childPids (pid: number): Promise<number[]> {
@@ -126,12 +131,12 @@ function childPids (pid: number): Promise<number[]> {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]! }
 
-runBounded((rounds * 4 * (duration + 8) + 60) * 1000, async () => {
+runBounded((rounds * 6 * (duration + 8) + 60) * 1000, async () => {
   const nginx = await startNginx()
   try {
     say(`machine: ${JSON.stringify(machine())}; wrk -t1 -c${connections} -d${duration}s, nginx static 200 behind the gateway`)
     const gatewayRuns = []
-    for (let r = 0; r < rounds; r++) {
+    for (let r = 0; r < (args.part === 'listen' ? 0 : rounds); r++) {
       for (const workers of r % 2 === 0 ? [1, 2] : [2, 1]) {
         const run = await gatewayRun(nginx.url, workers)
         gatewayRuns.push({ round: r + 1, ...run })
@@ -140,15 +145,21 @@ runBounded((rounds * 4 * (duration + 8) + 60) * 1000, async () => {
     }
     const one = median(gatewayRuns.filter((r) => r.workers === 1).map((r) => r.rps))
     const two = median(gatewayRuns.filter((r) => r.workers === 2).map((r) => r.rps))
-    say(`median: workers 1 ${Math.round(one)} req/s, workers 2 ${Math.round(two)} req/s, ×${round(two / one)}`)
+    if (gatewayRuns.length > 0) say(`median: workers 1 ${Math.round(one)} req/s, workers 2 ${Math.round(two)} req/s, ×${round(two / one)}`)
 
-    const modeRuns = []
-    for (const keepAlive of [true, false]) {
-      for (const mode of ['rr', 'reuseport'] as const) {
-        const run = await listenModeRun(mode, keepAlive)
-        modeRuns.push(run)
-        say(`listen ${mode.padEnd(9)} ${keepAlive ? 'keep-alive ' : 'conn-close '}: ${Math.round(run.rps)} req/s, p99 ${round(run.p99ms)} ms, share ${run.share.join('/')}, CPU ${run.cpu}%, other ${run.other}%`)
+    const modeRuns: Array<Awaited<ReturnType<typeof listenModeRun>>> = []
+    for (let r = 0; r < (args.part === 'gateway' ? 0 : rounds); r++) {
+      for (const keepAlive of [true, false]) {
+        for (const mode of r % 2 === 0 ? ['rr', 'reuseport'] as const : ['reuseport', 'rr'] as const) {
+          const run = await listenModeRun(mode, keepAlive)
+          modeRuns.push(run)
+          say(`round ${r + 1} listen ${mode.padEnd(9)} ${keepAlive ? 'keep-alive ' : 'conn-close '}: ${Math.round(run.rps)} req/s, p99 ${round(run.p99ms)} ms, requests ${run.share.join('/')}, connections ${run.connectionShare.join('/')}, CPU ${run.cpu}%, other ${run.other}%`)
+        }
       }
+    }
+    for (const keepAlive of [true, false]) {
+      const med = (mode: string): number => median(modeRuns.filter((m) => m.mode === mode && m.keepAlive === keepAlive).map((m) => m.rps))
+      say(`median ${keepAlive ? 'keep-alive' : 'conn-close'}: rr ${Math.round(med('rr'))} req/s, reuseport ${Math.round(med('reuseport'))} req/s`)
     }
     if (args.json) process.stdout.write(`${JSON.stringify({ machine: machine(), duration, connections, gatewayRuns, ratio: two / one, modeRuns }, null, 2)}\n`)
     return gatewayRuns.some((r) => r.errors > 0) ? 1 : 0

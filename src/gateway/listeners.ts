@@ -144,10 +144,16 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
   })
 }
 
-export function listen (server: NetServer, address: ListenAddress): Promise<string> {
+/**
+ * Binds a server. `reusePort`: a socket of its own with SO_REUSEPORT, which other worker processes
+ * bind too (the kernel spreads connections over them); `exclusive` keeps node:cluster from
+ * sharing one socket through the primary instead.
+ */
+export function listen (server: NetServer, address: ListenAddress, options: { reusePort?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(address.port, address.host, () => {
+    const reuse = options.reusePort === true ? { reusePort: true, exclusive: true } : {}
+    server.listen({ port: address.port, host: address.host, ...reuse }, () => {
       server.off('error', reject)
       const bound = server.address()
       if (bound === null || typeof bound === 'string') return resolve(String(bound))

@@ -104,11 +104,16 @@ export class GatewayServer implements PassageHost {
     this.metrics.setEndpoints(this.#generation.upstreams)
   }
 
-  /** Binds every client listener (in config order). */
-  async listen (): Promise<void> {
+  /**
+   * Binds every client listener (in config order). Worker processes pass `reusePort` and, after
+   * the first worker, the ports it bound (a configured port 0 is then the same port for all).
+   */
+  async listen (options: { reusePort?: boolean, ports?: readonly number[] } = {}): Promise<void> {
     const config = this.config
     const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
-    for (const address of config.listen) {
+    for (const [i, configured] of config.listen.entries()) {
+      const port = options.ports?.[i]
+      const address = port === undefined ? configured : { ...configured, port }
       const create = address.kind === 'http1' ? createHttp1Listener : createH2Listener
       const listener = create(address, config.downstream, sink, {
         request: (req, res) => this.#handle(req, res),
@@ -116,7 +121,7 @@ export class GatewayServer implements PassageHost {
         shouldUpgrade: isWebSocketUpgrade
       })
       this.#servers.push(listener)
-      this.addresses.push(await listen(listener.server, address))
+      this.addresses.push(await listen(listener.server, address, { reusePort: options.reusePort }))
     }
   }
 

@@ -5,7 +5,8 @@ import type { LiveSnapshot } from '../admin/live-page.ts'
 import type { HeadroomExport } from '../observe/headroom.ts'
 
 export type ToWorker =
-  | { longhaul: 'start', text: string, path: string }
+  /** ports: what the first worker bound, for the others (null for the first). */
+  | { longhaul: 'start', text: string, path: string, ports: number[] | null }
   | { longhaul: 'reload', id: number, text: string, path: string }
   | { longhaul: 'status', id: number }
   | { longhaul: 'live', id: number }

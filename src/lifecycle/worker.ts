@@ -1,5 +1,5 @@
-// A worker process (workers > 1): one gateway on the listeners the cluster shares, with no admin
-// listener of its own. It takes its config text, reloads and drains from the primary, answers its
+// A worker process (workers > 1): one gateway on listener sockets of its own that share their
+// ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its config text, reloads and drains from the primary, answers its
 // /status and /metrics questions, and reports how many requests it has in flight once a second.
 import { once } from 'node:events'
 import { AggregatorRegistry } from 'prom-client'
@@ -39,7 +39,7 @@ export async function runWorker (): Promise<void> {
   try {
     gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
     await gateway.ready()
-    await gateway.listen()
+    await gateway.listen({ reusePort: true, ports: start.ports ?? undefined })
   } catch (err) {
     log.error('start failed', err)
     await gateway.close()

@@ -1,6 +1,7 @@
-// The primary process when `workers` is more than 1: it forks the workers (node:cluster; they
-// share the listeners, the primary hands out connections in turn), answers the admin endpoints for
-// all of them, validates reloads before any worker sees them, drains them together on SIGTERM and
+// The primary process when `workers` is more than 1: it forks the workers (node:cluster), which
+// bind the listeners' ports each with a socket of its own (SO_REUSEPORT: the kernel spreads new
+// connections evenly; node:cluster's round robin through the primary gave one worker up to 83% of
+// a burst of keep-alive connections, bench/RESULTS.md), answers the admin endpoints for all of them, validates reloads before any worker sees them, drains them together on SIGTERM and
 // starts a new worker when one dies, counting the requests it had in flight as lost.
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
@@ -43,6 +44,8 @@ export class WorkerPool {
   #source: ConfigSource
   #state: GatewayState = 'starting'
   #nextId = 0
+  /** The listeners' ports as the first worker bound them; null until then. */
+  #ports: number[] | null = null
   readonly #answers = new Map<number, (message: FromWorker) => void>()
   lastReload: ReloadResult | null = null
   addresses: string[] = []
@@ -66,7 +69,10 @@ export class WorkerPool {
 
   /** Forks the workers; resolves once all serve, rejects when one ends before it does. */
   async start (): Promise<void> {
-    await Promise.all(Array.from({ length: this.#count }, () => this.#fork()))
+    // The first worker binds the configured ports (port 0 picks one); the others bind the same.
+    const first = await this.#fork()
+    this.#ports = first.addresses.map((a) => Number(a.slice(a.lastIndexOf(':') + 1)))
+    await Promise.all(Array.from({ length: this.#count - 1 }, () => this.#fork()))
     this.#state = 'serving'
     this.metrics.workers.set(this.#workers.size)
   }
@@ -77,7 +83,7 @@ export class WorkerPool {
     this.#workers.set(worker.id, entry)
     worker.on('message', (message: unknown) => this.#onMessage(entry, message))
     worker.on('exit', (code, signal) => this.#onExit(entry, code, signal))
-    this.#send(worker, { longhaul: 'start', text: this.#source.text, path: this.config.source.path })
+    this.#send(worker, { longhaul: 'start', text: this.#source.text, path: this.config.source.path, ports: this.#ports })
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null): void => reject(new Error(`worker ${worker.id} ended (code ${String(code)}) before it served`))
       worker.once('exit', onExit)
