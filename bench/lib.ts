@@ -40,9 +40,9 @@ export function spawnProcess (name: string, command: string, args: string[], std
   return child
 }
 
-function spawnChild (name: string, args: string[], nodeFlags: string[] = [], env: Record<string, string> = {}): Child {
+function spawnChild (name: string, args: string[], nodeFlags: string[] = [], env: Record<string, string> = {}, cli = CLI): Child {
   // process.execPath: the Node 24 that runs the bench runs the children too.
-  return spawnProcess(name, process.execPath, [...nodeFlags, CLI, ...args], 'pipe', env)
+  return spawnProcess(name, process.execPath, [...nodeFlags, cli, ...args], 'pipe', env)
 }
 
 /** A temporary directory, removed with the children at the end. */
@@ -178,6 +178,10 @@ export interface GatewayOptions {
   protocol?: 'h2c'
   /** The config's `workers` (absent: the default, one process). */
   workers?: number
+  /** telemetry.otlp.endpoint: spans exported to this OTLP/HTTP receiver. */
+  otlpEndpoint?: string
+  /** Another checkout's src/cli.ts to run instead of this one's (a baseline to compare with). */
+  cli?: string
 }
 
 /** `longhaul serve --config FILE` on fixed free ports; ready once /readyz answers 200. */
@@ -188,6 +192,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
     `listen: [{ address: 127.0.0.1:${port}${opts.protocol === undefined ? '' : `, protocol: ${opts.protocol}`} }]`,
     `admin: { address: 127.0.0.1:${adminPort} }`,
     `log: { level: ${opts.logLevel} }`,
+    ...(opts.otlpEndpoint === undefined ? [] : [`telemetry: { otlp: { endpoint: ${opts.otlpEndpoint} } }`]),
     ...(opts.workers === undefined ? [] : [`workers: ${opts.workers}`]),
     'upstreams:',
     '  demo:',
@@ -204,7 +209,7 @@ export async function startGateway (opts: GatewayOptions): Promise<Gateway> {
   const dir = tempDir('longhaul-bench-')
   const configPath = join(dir, 'longhaul.yaml')
   writeFileSync(configPath, config)
-  const child = spawnChild('gateway', ['serve', '--config', configPath], opts.nodeFlags, opts.env)
+  const child = spawnChild('gateway', ['serve', '--config', configPath], opts.nodeFlags, opts.env, opts.cli)
   const lines: LogLine[] = []
   const listeners: Array<(line: LogLine) => void> = []
   createInterface({ input: child.process.stdout! }).on('line', (text) => {
