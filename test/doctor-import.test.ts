@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { doctorReport, type Report } from '../src/doctor/report.ts'
 import { diagnose } from '../src/doctor/rules.ts'
@@ -284,4 +285,46 @@ test('import problems are errors at the from: key, with the file\'s own FILE:LIN
   const c = await chain(`${ONE_MINUTE}  - from: haproxy.cfg\n  - { name: app, preset: uvicorn }\n`, { 'haproxy.cfg': 'frontend web\n  timeout client 30s\n  default_backend app\nbackend app\n  timeout server 20s\n' })
   const [cut] = diagnose(c).filter((f) => f.rule === 'silence-cut')
   assert.match(cut!.values['haproxy.streamIdleTimeout']!.from, /haproxy\.cfg:5: backend app: timeout server 20s$/)
+})
+
+test('what `longhaul render kubernetes` writes reads back as a chain: the policy in front, longhaul from its ConfigMap; a value changed by hand is caught at its line', async () => {
+  const dir = await tempFiles({
+    'longhaul.yaml': `listen:
+  - address: 0.0.0.0:8080
+admin:
+  address: 0.0.0.0:9901
+upstreams:
+  model: { endpoints: [http://model.default.svc:8000] }
+routes:
+  - name: chat
+    match: { pathPrefix: /v1/chat }
+    upstream: model
+    timeouts: { firstByte: 2m, streamIdle: 90s, request: 10m }
+    sse: { heartbeat: 15s }
+`,
+    'workload.yaml': 'workload: { name: chat, duration: 5m, streaming: true, maxSilence: 40s }\nhops:\n  - { name: browser, preset: chrome }\n'
+  })
+  const cli = (...args: string[]): Promise<{ code: number | null, stdout: string }> => new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.on('exit', (code) => resolve({ code, stdout }))
+  })
+  for (const lb of ['gke-gateway', 'aws-alb']) {
+    assert.equal((await cli('render', 'kubernetes', '--config', 'longhaul.yaml', '--lb', lb, '--out', lb)).code, 0)
+  }
+  const [gke, alb] = await Promise.all([cli('doctor', 'workload.yaml', '--from', 'gke-gateway'), cli('doctor', 'workload.yaml', '--from', 'aws-alb')])
+  assert.equal(gke.code, 0, gke.stdout)
+  assert.match(gke.stdout, /^chain: browser → load-balancer → longhaul$/m)
+  assert.match(gke.stdout, /requestTimeout +605s +gke-gateway\/gcpbackendpolicy\.yaml:\d+: GCPBackendPolicy longhaul/)
+  assert.match(gke.stdout, /streamIdleTimeout +90s +gke-gateway\/configmap\.yaml:\d+: ConfigMap longhaul-config\s+data\.longhaul\.yaml: routes\[0\] \(chat\)\.timeouts\.streamIdle/)
+  assert.equal(alb.code, 0, alb.stdout)
+  assert.match(alb.stdout, /^longhaul \(aws-alb\), read from aws-alb\/ingress\.yaml:\d+$/m)
+  // Someone lowers the policy's timeout by hand: the doctor points at the line.
+  const policy = join(dir, 'gke-gateway', 'gcpbackendpolicy.yaml')
+  await writeFile(policy, (await readFile(policy, 'utf8')).replace(/timeoutSec: \d+/, 'timeoutSec: 30'))
+  const changed = await cli('doctor', 'workload.yaml', '--from', 'gke-gateway')
+  assert.equal(changed.code, 1)
+  assert.match(changed.stdout, /ERROR +total-cut · load-balancer/)
+  assert.match(changed.stdout, /load-balancer\.requestTimeout = 30s \(gke-gateway\/gcpbackendpolicy\.yaml:\d+:\s+GCPBackendPolicy/)
 })

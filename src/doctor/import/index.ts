@@ -30,10 +30,14 @@ async function filesUnder (path: string): Promise<string[]> {
 }
 
 function kindOf (file: string, text: string): Kind | null {
-  if (/\.cfg$/.test(file) || /^\s*(frontend|backend|defaults|listen)\b/m.test(text)) return 'haproxy'
+  // YAML and JSON first: a ConfigMap may carry an nginx or HAProxy config as text.
+  if (/\.(ya?ml|json)$/.test(file)) {
+    if (isEnvoyConfig(text)) return 'envoy'
+    if (/^\s*"?apiVersion"?\s*:/m.test(text) && /^\s*"?kind"?\s*:/m.test(text)) return 'manifest'
+    return null
+  }
+  if (/\.cfg$/.test(file) || /^(frontend|backend|listen)[ \t]+\S+|^defaults\b/m.test(text)) return 'haproxy'
   if (/\.conf$/.test(file) || /^\s*(http|events|server)\s*\{/m.test(text)) return 'nginx'
-  if (isEnvoyConfig(text)) return 'envoy'
-  if (/^\s*"?apiVersion"?\s*:/m.test(text) && /^\s*"?kind"?\s*:/m.test(text)) return 'manifest'
   return null
 }
 

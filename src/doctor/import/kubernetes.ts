@@ -8,6 +8,9 @@ import { at, type Resource } from './manifests.ts'
 import { appServer } from './app-args.ts'
 import { ImportError, seconds, type IgnoredSetting, type Imported, type ImportedHop, type ImportedValue } from './types.ts'
 import { parseDuration } from '../../config/units.ts'
+import { parseConfigText } from '../../config/load.ts'
+import { ConfigError } from '../../config/diagnostics.ts'
+import { longhaulValues } from '../longhaul.ts'
 import type { Property } from '../properties.ts'
 
 const GKE_CLASS = /^gke-l7-/
@@ -169,6 +172,25 @@ function ingressHop (ing: Resource, all: readonly Resource[], path: string | und
   return { hop, service }
 }
 
+/**
+ * No Gateway or Ingress among the files, but a Google load balancer's policy on a Service (a
+ * GCPBackendPolicy, or a BackendConfig the Service names): the load balancer in front of it, as
+ * `longhaul render kubernetes --lb gke-gateway|gke-ingress` writes it.
+ */
+function policyFront (all: readonly Resource[]): { hop: Hop, service: string } | null {
+  const policy = byKind(all, 'GCPBackendPolicy').find((p) => p.body.spec?.targetRef?.kind === 'Service')
+  const annotated = byKind(all, 'Service', 'v1').find((svc) => backendConfig(svc.name, all) !== null)
+  if (policy === undefined && annotated === undefined) return null
+  const service = policy !== undefined ? String(policy.body.spec.targetRef.name) : annotated!.name
+  const hop: Hop = { name: 'load-balancer', preset: 'gcp-external-alb', values: {}, ignored: [], where: at(policy ?? annotated!, ['kind']) }
+  const timeout = policy !== undefined ? seconds(policy.body.spec?.default?.timeoutSec) : undefined
+  if (policy !== undefined && timeout !== undefined) hop.values.requestTimeout = { ms: timeout, setting: `${label(policy)} spec.default.timeoutSec: ${String(policy.body.spec.default.timeoutSec)}`, where: at(policy, ['spec', 'default', 'timeoutSec']) }
+  const config = policy === undefined ? backendConfig(service, all) : null
+  const configTimeout = config === null ? undefined : seconds(config.resource.body.spec?.timeoutSec)
+  if (config !== null && configTimeout !== undefined) hop.values.requestTimeout = { ms: configTimeout, setting: `${label(config.resource)} spec.timeoutSec: ${String(config.resource.body.spec.timeoutSec)}`, where: at(config.resource, ['spec', 'timeoutSec']) }
+  return { hop, service }
+}
+
 /** An Istio VirtualService routing to the Service: its http[].timeout is the sidecar's route timeout. */
 function virtualServiceHop (service: string, all: readonly Resource[]): Hop | null {
   const host = (h: unknown): boolean => typeof h === 'string' && (h === service || h.startsWith(`${service}.`))
@@ -182,8 +204,46 @@ function virtualServiceHop (service: string, all: readonly Resource[]): Hop | nu
   return hop
 }
 
+/**
+ * A longhaul container (its image, or `longhaul` in its command) reading `--config` from a mounted
+ * ConfigMap (what `longhaul render kubernetes` writes): the route the path takes, from the real config.
+ */
+function longhaulHop (owner: Resource, podPath: readonly (string | number)[], pod: any, all: readonly Resource[], path: string | undefined): Hop | null {
+  for (const [c, container] of (pod?.containers ?? []).entries()) {
+    const words: string[] = [...(container.command ?? []), ...(container.args ?? [])].map(String)
+    if (!/(^|\/)longhaul([:@]|$)/.test(String(container.image ?? '')) && !words.some((w) => /(^|\/)longhaul$/.test(w))) continue
+    const at_ = words.indexOf('--config')
+    const file = at_ < 0 ? undefined : words[at_ + 1]
+    const hop: Hop = { name: String(container.name ?? owner.name), preset: 'longhaul', values: {}, ignored: [], where: at(owner, [...podPath, 'containers', c]) }
+    if (file === undefined) return hop
+    const dir = file.slice(0, file.lastIndexOf('/'))
+    const mount = (container.volumeMounts ?? []).find((m: { mountPath?: string }) => m.mountPath === dir || m.mountPath === file)
+    const volume = (pod.volumes ?? []).find((v: { name?: string }) => v.name === mount?.name)
+    const configMap = byKind(all, 'ConfigMap').find((m) => m.name === volume?.configMap?.name)
+    const key = file.slice(file.lastIndexOf('/') + 1)
+    const text = configMap?.body.data?.[key]
+    if (configMap === undefined || typeof text !== 'string') return hop
+    const where = at(configMap, ['data', key])
+    let config
+    try {
+      ({ config } = parseConfigText(text, `${configMap.file} (ConfigMap ${configMap.name} data.${key})`))
+    } catch (err) {
+      if (err instanceof ConfigError) throw new ImportError(where, `ConfigMap ${configMap.name} data.${key} is not a valid longhaul config: ${err.diagnostics[0]?.message ?? ''}`)
+      throw err
+    }
+    const route = config.routes.find((r) => path !== undefined && path.startsWith(r.match.pathPrefix)) ?? config.routes[0]!
+    for (const [property, v] of Object.entries(longhaulValues(config, route)) as Array<[Property, NonNullable<ReturnType<typeof longhaulValues>[Property]>]>) {
+      hop.values[property] = { ms: v.ms, setting: `ConfigMap ${configMap.name} data.${key}: ${v.setting}`, where }
+    }
+    return hop
+  }
+  return null
+}
+
 /** The app container of a pod template: its server from command + args, or the container itself. */
-function appHop (owner: Resource, podPath: readonly (string | number)[], pod: any): Hop {
+function appHop (owner: Resource, podPath: readonly (string | number)[], pod: any, all: readonly Resource[] = [], path?: string): Hop {
+  const gateway = longhaulHop(owner, podPath, pod, all, path)
+  if (gateway !== null) return gateway
   const containers: any[] = pod?.containers ?? []
   for (const [c, container] of containers.entries()) {
     const words: string[] = [...(container.command ?? []), ...(container.args ?? [])].map(String)
@@ -211,6 +271,9 @@ export function importKubernetes (all: readonly Resource[], options: { path?: st
     const entry = front.kind === 'Gateway' ? gatewayHop(front, all, options.path) : ingressHop(front, all, options.path)
     hops.push(entry.hop)
     service = entry.service
+  } else {
+    const policy = policyFront(all)
+    if (policy !== null) { hops.push(policy.hop); service = policy.service }
   }
   const knative = byKind(all, 'Service', 'serving.knative.dev').find((k) => service === null || k.name === service)
   const workloadName = service
@@ -236,7 +299,7 @@ export function importKubernetes (all: readonly Resource[], options: { path?: st
     const owner = svc === undefined ? (workloadName === null ? workloads[0] : undefined) : workloads.find((d) => matchesSelector(d.body.spec?.template?.metadata?.labels, svc.body.spec?.selector))
     if (owner !== undefined) {
       const pod = owner.body.spec?.template?.spec ?? {}
-      const app = appHop(owner, ['spec', 'template', 'spec'], pod)
+      const app = appHop(owner, ['spec', 'template', 'spec'], pod, all, options.path)
       hops.push(app)
       const grace = seconds(pod.terminationGracePeriodSeconds)
       deploy = grace === undefined || grace === null
