@@ -241,3 +241,26 @@ test('the doctor finds nothing to fix in the rendered chain, and flags a load ba
   const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string, hops: string[] }> }).findings
   assert.ok(findings.some((f) => f.severity === 'error' && f.rule === 'total-cut' && f.hops.includes('load-balancer')), report.stdout)
 })
+
+test('behind an ALB or ingress-nginx the doctor reads the rendered Ingress itself: a timeout lowered there by hand is flagged', async () => {
+  const { path, dir } = await writeConfig(LONG)
+  for (const lb of ['aws-alb', 'ingress-nginx'] as const) {
+    const out = join(dir, lb)
+    const rendered = await runCli(['render', 'kubernetes', '--config', path, '--out', out, '--lb', lb])
+    assert.equal(rendered.code, 0, rendered.stderr)
+    const chain = join(out, 'doctor', 'chat.yaml')
+    assert.match(await readFile(chain, 'utf8'), /from: \.\.\/ingress\.yaml/)
+    const clean = await runCli(['doctor', chain, '--format', 'json'])
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr)
+    // chat may be silent up to its streamIdle, 90 s: a 60 s load balancer idle timeout cuts it.
+    const ingress = join(out, 'ingress.yaml')
+    const text = await readFile(ingress, 'utf8')
+    await writeFile(ingress, lb === 'aws-alb'
+      ? text.replace('load-balancer-attributes: idle_timeout.timeout_seconds=1505', 'load-balancer-attributes: idle_timeout.timeout_seconds=60')
+      : text.replace('proxy-read-timeout: "1505"', 'proxy-read-timeout: "60"'))
+    const report = await runCli(['doctor', chain, '--format', 'json'])
+    assert.equal(report.code, 1, `${lb}: ${report.stdout}`)
+    const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string, hops: string[] }> }).findings
+    assert.ok(findings.some((f) => f.severity === 'error' && f.rule === 'silence-cut' && f.hops.includes('load-balancer')), `${lb}: ${report.stdout}`)
+  }
+})

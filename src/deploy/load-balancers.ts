@@ -20,8 +20,11 @@ export interface FrontPolicy {
   readonly manifests: Manifest[]
   readonly serviceAnnotations?: Record<string, string>
   readonly warnings: FrontWarning[]
-  /** The load balancer as a doctor hop: its preset and the rendered values (ms), with where each was written. */
-  readonly hop: { readonly preset: string, readonly set: Record<string, { ms: number, written: string }> }
+  /**
+   * The load balancer as a doctor hop: the rendered file the doctor's importer reads (an Ingress),
+   * or, where it cannot read it alone, its preset and the rendered values (ms) with where each was written.
+   */
+  readonly hop: { readonly from: string } | { readonly preset: string, readonly set: Record<string, { ms: number, written: string }> }
 }
 
 // Values a load balancer takes at most (their documentation): an unbounded longhaul limit gets this.
@@ -126,7 +129,7 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
       }
       return {
         warnings,
-        hop: { preset: 'aws-alb', set: { streamIdleTimeout: { ms: idle * 1000, written: 'ingress.yaml alb.ingress.kubernetes.io/load-balancer-attributes idle_timeout.timeout_seconds' } } },
+        hop: { from: 'ingress.yaml' },
         manifests: [{
           file: 'ingress.yaml',
           header: `AWS Load Balancer Controller.\n${why(limits.longestSilence, `idle_timeout.timeout_seconds=${idle}`)}\nThe ALB times silence on both sides with it (60 s by default), and it stays below longhaul's keep-alive\n(downstream.idleTimeout ${formatDuration(limits.idleTimeoutMs)}), so the ALB, not longhaul, closes an idle connection.\nderegistration_delay.timeout_seconds=${drain}: drain.delay + drain.timeout${drain === DRAIN_CAP_SECONDS ? ' (capped at 1 h)' : ''}; the default 300 s would cut longer requests.\nhealthcheck: /readyz on the admin port, so a draining pod is taken out at once.`,
@@ -145,7 +148,7 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
       }
       return {
         warnings,
-        hop: { preset: 'ingress-nginx', set: { streamIdleTimeout: { ms: read * 1000, written: 'ingress.yaml nginx.ingress.kubernetes.io/proxy-read-timeout' } } },
+        hop: { from: 'ingress.yaml' },
         manifests: [{
           file: 'ingress.yaml',
           header: `ingress-nginx.\n${why(limits.longestSilence, `proxy-read-timeout ${read}`)}\nnginx times the gap between two reads from longhaul (60 s by default); proxy-send-timeout, the gap between\ntwo writes to it, gets the same bound (an upload paused by its client or held back by the upstream).\nproxy-body-size: downstream.maxBodySize (nginx's default is 1m); proxy-request-buffering off: the body\nstreams to longhaul as it arrives, so its bodyIdleTimeout sees the client. The controller's\nupstream-keepalive-timeout (60 s by default) stays below downstream.idleTimeout ${formatDuration(limits.idleTimeoutMs)}.`,
