@@ -26,6 +26,8 @@ class FakeEndpoint {
   readonly scripts: Script[]
   readonly controllers: FakeController[] = []
   inflight = 0
+  /** No maxConnectionsPerEndpoint: a try never waits for a connection. */
+  readonly connectionSlots = null
   constructor (url: string, scripts: Script[]) {
     this.url = url
     this.scripts = scripts
