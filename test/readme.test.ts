@@ -154,6 +154,23 @@ test('the "Try it" commands print what the README says, against the embedded dem
   }))
 })
 
+/** Output as the README shows it: a line `…` stands for any lines, `…` in a line for any text. */
+function assertShown (output: string, shown: string, what: string): void {
+  const pattern = shown.split('\n').map((line) => line === '…'
+    ? '(?:[^\\n]*\\n)*?'
+    : `${line.split('…').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^\\n]*?')}\\n`).join('')
+  assert.match(output, new RegExp(`^${pattern.replace(/\\n$/, '')}\\n?$`), `${what}: the README shows other output; it printed:\n${output}`)
+}
+
+test('the README\'s doctor runs print what it shows', async () => {
+  const runs = [...README.matchAll(/^```\n\$ (longhaul doctor [^\n]*)\n([\s\S]*?)^```$/gm)]
+  assert.ok(runs.length >= 2)
+  await Promise.all(runs.map(async ([, command, shown]) => {
+    const run = await sh(`PATH="${join(ROOT, 'bin')}:$PATH"; ${command!}`, { timeoutMs: 30_000 })
+    assertShown(run.output, shown!, command!)
+  }))
+})
+
 test('examples/chains holds only chains: `longhaul doctor examples/chains/*.yaml` reports on each', async () => {
   const run = await sh('bin/longhaul doctor examples/chains/*.yaml', { timeoutMs: 30_000 })
   const chains = readdirSync(join(ROOT, 'examples', 'chains')).filter((f) => f.endsWith('.yaml')).sort()
