@@ -72,31 +72,47 @@ test('20 stalled streams through curl --http2-prior-knowledge: the record printe
   for (const r of runs) assert.match(r.output, /curl: \(92\) HTTP\/2 stream 1 was not closed cleanly: INTERNAL_ERROR \(err 2\)/)
 })
 
+interface Frame { from: 'server' | 'client', type: number, stream: number, flags: number, at: number }
+
+/** Reads HTTP/2 frame headers off a byte stream as it passes (after `skip` bytes of preface). */
+function frameReader (from: Frame['from'], frames: Frame[], skip: number): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0)
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk])
+    if (skip > 0) {
+      const n = Math.min(skip, pending.length)
+      pending = pending.subarray(n)
+      skip -= n
+    }
+    while (pending.length >= 9) {
+      const length = pending.readUIntBE(0, 3)
+      if (pending.length < 9 + length) break
+      frames.push({ from, type: pending[3]!, flags: pending[4]!, stream: pending.readUInt32BE(5) & 0x7fffffff, at: performance.now() })
+      pending = pending.subarray(9 + length)
+    }
+  }
+}
+
 /**
- * A TCP relay in front of the gateway that reads the HTTP/2 frames coming back (type and time)
- * and, once `hold` is set, stops passing them to the client: a client that hears nothing more.
+ * A TCP relay in front of the gateway that notes the HTTP/2 frames both ways (type and time)
+ * and, once `hold` is set, stops passing the gateway's to the client: a client that hears
+ * nothing more.
  */
-async function frameRelay (target: string): Promise<{ url: string, frames: Array<{ type: number, stream: number, flags: number, at: number }>, hold: () => void, close: () => void }> {
+async function frameRelay (target: string): Promise<{ url: string, frames: Frame[], hold: () => void, close: () => void }> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))]
-  const frames: Array<{ type: number, stream: number, flags: number, at: number }> = []
+  const frames: Frame[] = []
   let held = false
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     const upstream = net.connect(port, host)
     sockets.add(client).add(upstream)
-    client.on('error', () => {}).pipe(upstream.on('error', () => {}))
-    // A server sends no connection preface: its bytes are frames from the first one.
-    let pending = Buffer.alloc(0)
-    upstream.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk])
-      while (pending.length >= 9) {
-        const length = pending.readUIntBE(0, 3)
-        if (pending.length < 9 + length) break
-        frames.push({ type: pending[3]!, flags: pending[4]!, stream: pending.readUInt32BE(5) & 0x7fffffff, at: performance.now() })
-        pending = pending.subarray(9 + length)
-      }
-      if (!held) client.write(chunk)
-    })
+    client.on('error', () => {})
+    upstream.on('error', () => {})
+    // The client's connection preface (24 bytes) comes before its first frame; a server has none.
+    const fromClient = frameReader('client', frames, 24)
+    const fromServer = frameReader('server', frames, 0)
+    client.on('data', (chunk: Buffer) => { fromClient(chunk); upstream.write(chunk) })
+    upstream.on('data', (chunk: Buffer) => { fromServer(chunk); if (!held) client.write(chunk) })
     upstream.on('close', () => client.destroy())
     client.on('close', () => upstream.destroy())
   })
@@ -129,11 +145,41 @@ test('the reset waits for the answer to a PING sent after the record; a client t
   assert.equal(line.outcome, 'stream_idle_timeout')
   const deadline = performance.now() + RESET_WAIT_MS + 3000
   while (!relay.frames.some((f) => f.type === RST_STREAM) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-  const ping = relay.frames.find((f) => f.type === PING && (f.flags & 1) === 0)
-  const reset = relay.frames.find((f) => f.type === RST_STREAM && f.stream === 1)
+  const ping = relay.frames.find((f) => f.from === 'server' && f.type === PING && (f.flags & 1) === 0)
+  const reset = relay.frames.find((f) => f.from === 'server' && f.type === RST_STREAM && f.stream === 1)
   assert.ok(ping !== undefined && reset !== undefined, JSON.stringify(relay.frames))
-  const lastData = relay.frames.filter((f) => f.type === DATA && f.stream === 1).at(-1)!
+  const lastData = relay.frames.filter((f) => f.from === 'server' && f.type === DATA && f.stream === 1).at(-1)!
   assert.ok(lastData.at <= ping.at, 'the PING follows the record')
   const waited = reset.at - ping.at
   assert.ok(waited >= RESET_WAIT_MS - 50 && waited <= RESET_WAIT_MS + LATE_MS, `RST_STREAM ${waited} ms after the unanswered PING`)
+})
+
+test('streams cut together on one session share PINGs, and each is reset only after an answer to a PING sent after its record', { skip }, async () => {
+  const relay = await frameRelay(gw.addresses[0]!)
+  after(() => relay.close())
+  const session = http2.connect(relay.url)
+  after(() => session.destroy())
+  // Twelve streams that stall together: more than the 10 unanswered PINGs Node allows a session.
+  const bodies = await Promise.all(Array.from({ length: 12 }, () => new Promise<string>((resolve) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/v1/chat/completions', 'x-demo-stall-after': '2', 'x-demo-interval-ms': '10' })
+    let body = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => { body += chunk })
+    stream.on('error', () => {})
+    stream.on('close', () => resolve(body))
+    stream.end('{"stream":true}')
+  })))
+  for (const body of bodies) assert.match(body, /\nevent: error\ndata: \{"type":"error","error":\{"type":"stream_idle_timeout"/)
+  const server = relay.frames.filter((f) => f.from === 'server')
+  const pings = server.filter((f) => f.type === PING && (f.flags & 1) === 0)
+  const answers = relay.frames.filter((f) => f.from === 'client' && f.type === PING && (f.flags & 1) === 1)
+  const resets = server.filter((f) => f.type === RST_STREAM)
+  assert.equal(resets.length, 12)
+  assert.ok(pings.length < 12, `${pings.length} PINGs for 12 cuts`)
+  for (const reset of resets) {
+    const record = server.filter((f) => f.type === DATA && f.stream === reset.stream).at(-1)!
+    // A PING sent after the record, answered before the reset.
+    const answered = pings.some((p, i) => p.at >= record.at && answers[i] !== undefined && answers[i]!.at <= reset.at)
+    assert.ok(answered, `stream ${reset.stream}: reset without an answered PING after its record`)
+  }
 })

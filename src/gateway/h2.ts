@@ -103,8 +103,44 @@ class GatewayH2Response extends http2.Http2ServerResponse {
     const timer = setTimeout(reset, RESET_WAIT_MS)
     stream.once('close', () => clearTimeout(timer))
     const session = stream.session
-    if (session === undefined || session.destroyed || !session.ping(reset)) reset()
+    if (session === undefined || session.destroyed) reset()
+    else resetAfterPing(session, reset)
     return this
+  }
+}
+
+/**
+ * Resets waiting for their client's answer to a PING, per session. Streams cut together (a
+ * drain, a frozen upstream) share one PING: one is in flight at a time, and it answers every
+ * reset queued before it was sent; those queued meanwhile wait for the next one. (Node allows
+ * 10 unanswered PINGs per session and cancels the rest.)
+ */
+const pingQueues = new WeakMap<http2.Http2Session, { next: Array<() => void>, inFlight: boolean }>()
+
+function resetAfterPing (session: http2.Http2Session, reset: () => void): void {
+  let queue = pingQueues.get(session)
+  if (queue === undefined) pingQueues.set(session, queue = { next: [], inFlight: false })
+  queue.next.push(reset)
+  if (!queue.inFlight) sendPing(session, queue)
+}
+
+function sendPing (session: http2.Http2Session, queue: { next: Array<() => void>, inFlight: boolean }): void {
+  const batch = queue.next
+  queue.next = []
+  queue.inFlight = true
+  let answered = false
+  // An answer, an error or a cancelled PING alike: whatever it was, the batch waits no longer.
+  const done = (): void => {
+    if (answered) return
+    answered = true
+    queue.inFlight = false
+    for (const reset of batch) reset()
+    if (queue.next.length > 0 && !session.destroyed) sendPing(session, queue)
+  }
+  try {
+    if (!session.ping(done)) done()
+  } catch {
+    done() // the session closed in between
   }
 }
 // Node's types declare these two, but its compatibility response does not have them (Node 24):
