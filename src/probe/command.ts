@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises'
 import { CommanderError, Option, type Command } from 'commander'
 import { parseDuration } from '../config/units.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
-import { parseChainFile } from '../doctor/chain.ts'
+import { loadChain } from '../doctor/resolve.ts'
 import { probe, ProbeRefused } from './run.ts'
 import { compareWithChain } from './predict.ts'
 import { htmlReport, jsonReport, planText, textReport, type FullReport } from './report.ts'
@@ -41,7 +41,7 @@ async function run (url: string, o: ProbeCliOptions): Promise<void> {
   const format = o.json === true ? 'json' : o.format
   try {
     // A chain file is checked before the run, not after minutes of probing.
-    if (o.chain !== undefined) await parseChainFile(o.chain)
+    if (o.chain !== undefined) await loadChain(o.chain)
     const report = await probe(url, { maxMs, concurrency, limits, onPlan: (p) => process.stderr.write(planText(p)) })
     const chain = o.chain === undefined ? null : await compareWithChain(o.chain, report)
     const full: FullReport = { ...report, chain }
