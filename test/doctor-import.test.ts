@@ -110,6 +110,9 @@ test('longhaul doctor --from: the hops of story 1 from its manifests on the comm
   assert.ok(bad.stdout.includes(`(${at('story-1', 'k8s/gateway.yaml', 27)}) does nothing`), bad.stdout)
   assert.equal(fixed.code, 0, fixed.stdout)
   assert.match(fixed.stdout, /requestTimeout +1h +examples\/chains\/story-1\/fixed\/k8s\/gateway\.yaml:33: GCPBackendPolicy chat\s+spec\.default\.timeoutSec: 3600/)
+  const html = await run(join(CHAINS, 'story-1', 'workload.yaml'), '--from', join(CHAINS, 'story-1', 'k8s'), '--format', 'html')
+  assert.ok(html.stdout.includes(`read from ${at('story-1', 'k8s/gateway.yaml', 7)}`), 'the HTML report names the files too')
+  assert.ok(html.stdout.includes(`(${at('story-1', 'k8s/gateway.yaml', 27)}) does nothing`))
   assert.equal(missing.code, 1)
   assert.equal(missing.stderr, 'no/such/dir:1:1 cannot import: file not found\n')
 })
@@ -327,4 +330,25 @@ routes:
   assert.equal(changed.code, 1)
   assert.match(changed.stdout, /ERROR +total-cut · load-balancer/)
   assert.match(changed.stdout, /load-balancer\.requestTimeout = 30s \(gke-gateway\/gcpbackendpolicy\.yaml:\d+:\s+GCPBackendPolicy/)
+})
+
+test('the README\'s `doctor --from` example is what the command prints (its lines, in order; … elides)', async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  const block = /```\n\$ (longhaul doctor examples\/chains\/story-1\/workload\.yaml --from [^\n]+)\n([\s\S]*?)```/.exec(readme)
+  assert.ok(block !== null, 'README: the doctor --from example')
+  const args = block[1]!.split(' ').slice(2)
+  const out = await new Promise<string>((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'doctor', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.on('exit', () => resolve(stdout))
+  })
+  const lines = out.split('\n')
+  let from = 0
+  for (const shown of block[2]!.trimEnd().split('\n').filter((l) => l !== '…')) {
+    // A line that ends in … is cut short in the README.
+    const at = lines.findIndex((l, i) => i >= from && (shown.endsWith('…)') ? l.startsWith(shown.slice(0, -2)) : l === shown))
+    assert.ok(at >= 0, `README line not in the output (or out of order): ${shown}\n${out}`)
+    from = at + 1
+  }
 })

@@ -68,7 +68,7 @@ function hopsTable (chain: Chain): string {
     const known = PROPERTY_NAMES.filter((p) => hop.values[p] !== undefined)
     return known.map((p, i) => {
       const value = hop.values[p]!
-      const head = i === 0 ? `<td rowspan="${known.length}" class="hopname">${esc(hop.name)}<br><span class="dim">${esc(hop.preset?.name ?? '')}</span></td>` : ''
+      const head = i === 0 ? `<td rowspan="${known.length}" class="hopname">${esc(hop.name)}<br><span class="dim">${esc([hop.preset?.name ?? '', hop.mode === null ? '' : `mode ${hop.mode}`, hop.passThrough ? 'pass-through' : ''].filter((x) => x !== '').join(', '))}${hop.from === null ? '' : `<br>read from ${esc(hop.from)}`}</span></td>` : ''
       return `<tr>${head}<td><code>${p}</code></td><td class="num">${esc(fmt(value.ms))}</td><td class="${value.confirmed ? '' : 'unconfirmed'}">${esc(origin(hop, value))}</td></tr>`
     })
   })

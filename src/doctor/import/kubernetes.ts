@@ -212,8 +212,8 @@ function longhaulHop (owner: Resource, podPath: readonly (string | number)[], po
   for (const [c, container] of (pod?.containers ?? []).entries()) {
     const words: string[] = [...(container.command ?? []), ...(container.args ?? [])].map(String)
     if (!/(^|\/)longhaul([:@]|$)/.test(String(container.image ?? '')) && !words.some((w) => /(^|\/)longhaul$/.test(w))) continue
-    const at_ = words.indexOf('--config')
-    const file = at_ < 0 ? undefined : words[at_ + 1]
+    const configFlag = words.indexOf('--config')
+    const file = configFlag < 0 ? undefined : words[configFlag + 1]
     const hop: Hop = { name: String(container.name ?? owner.name), preset: 'longhaul', values: {}, ignored: [], where: at(owner, [...podPath, 'containers', c]) }
     if (file === undefined) return hop
     const dir = file.slice(0, file.lastIndexOf('/'))
