@@ -32,8 +32,8 @@ async function filesUnder (path: string): Promise<string[]> {
 function kindOf (file: string, text: string): Kind | null {
   // YAML and JSON first: a ConfigMap may carry an nginx or HAProxy config as text.
   if (/\.(ya?ml|json)$/.test(file)) {
-    if (isEnvoyConfig(text)) return 'envoy'
     if (/^\s*"?apiVersion"?\s*:/m.test(text) && /^\s*"?kind"?\s*:/m.test(text)) return 'manifest'
+    if (isEnvoyConfig(text)) return 'envoy'
     return null
   }
   if (/\.cfg$/.test(file) || /^(frontend|backend|listen)[ \t]+\S+|^defaults\b/m.test(text)) return 'haproxy'
