@@ -352,3 +352,42 @@ test('the README\'s `doctor --from` example is what the command prints (its line
     from = at + 1
   }
 })
+
+test('every importer names what it cannot read, at the file\'s own line', async () => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['nginx.conf', { 'nginx.conf': 'http {\n  server {\n    return 200 "unterminated;\n  }\n}\n' }, /nginx\.conf:3: unterminated quoted string$/],
+    ['nginx.conf', { 'nginx.conf': 'http {\n  include missing.conf;\n}\n' }, /nginx\.conf:2: include missing\.conf: file not found$/],
+    ['nginx.conf', { 'nginx.conf': 'http {\n  include nginx.conf;\n  server { listen 80; }\n}\n' }, /nginx\.conf: include cycle$/],
+    ['nginx.conf', { 'nginx.conf': 'http {\n  server {\n    listen 80;\n' }, /nginx\.conf:3: unexpected end of file: a "\}" is missing$/],
+    ['haproxy.cfg', { 'haproxy.cfg': 'defaults\n  timeout server 30s\nbackend app\n  server a 10.0.0.5:80\n' }, /haproxy\.cfg: no frontend or listen section$/],
+    ['envoy.yaml', { 'envoy.yaml': 'static_resources:\n  clusters:\n    - name: a\n      connect_timeout: 1s\n' }, /envoy\.yaml: no HTTP connection manager found$/],
+    ['k8s.yaml', { 'k8s.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\ndata: { a: b }\n' }, /no request path found: expected a Gateway and HTTPRoute, an Ingress, a Knative Service, or a Deployment$/],
+    ['k8s.yaml', { 'k8s.yaml': 'apiVersion: v1\nkind: Service\nmetadata: { name: x\n' }, /k8s\.yaml:\d+: /],
+    ['notes.txt', { 'notes.txt': 'hello\n' }, /notes\.txt: not a file the doctor reads: Kubernetes manifests, nginx\.conf, HAProxy cfg, an Envoy bootstrap or config dump$/],
+    ['k8s.yaml', {
+      'k8s.yaml': `apiVersion: v1
+kind: ConfigMap
+metadata: { name: cfg }
+data:
+  longhaul.yaml: |
+    routes: []
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: gw }
+spec:
+  template:
+    spec:
+      containers:
+        - { name: gw, image: longhaul:1.0, args: [--config, /etc/longhaul/longhaul.yaml], volumeMounts: [{ name: c, mountPath: /etc/longhaul }] }
+      volumes: [{ name: c, configMap: { name: cfg } }]
+`
+    }, /k8s\.yaml:5: ConfigMap cfg data\.longhaul\.yaml is not a valid longhaul config: /]
+  ]
+  for (const [from, files, expected] of cases) {
+    const found = await errors(`${ONE_MINUTE}  - from: ${from}\n`, files)
+    assert.equal(found.length, 1, `${from}: ${found.join('\n')}`)
+    assert.match(found[0]!, /^4:5 hops\[1\]\.from: cannot import: /)
+    assert.match(found[0]!, expected)
+  }
+})
