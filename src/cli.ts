@@ -69,10 +69,10 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     }
     throw err
   }
-  const log = new GatewayLog(loaded.config.log.level)
-  log.configWarnings(loaded.warnings)
   // `auto` counts the CPUs this process may use once, at start (cgroup limits included).
   const workers = loaded.config.workers === 'auto' ? availableParallelism() : loaded.config.workers
+  const log = new GatewayLog(loaded.config.log.level, undefined, { sharedStdout: workers > 1 })
+  log.configWarnings(loaded.warnings)
   if (workers > 1 && file !== undefined) return await servePrimary(loaded, workers, log, { file, watch: options.watch === true })
   const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
   const { gateway } = running

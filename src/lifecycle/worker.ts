@@ -29,7 +29,7 @@ export async function runWorker (): Promise<void> {
   const [start] = await once(process, 'message') as [ToWorker]
   if (start.longhaul !== 'start') throw new Error(`worker: expected the start message, got ${start.longhaul}`)
   const { config } = parseConfigText(start.text, start.path)
-  const log = new GatewayLog(config.log.level)
+  const log = new GatewayLog(config.log.level, undefined, { sharedStdout: true })
   const metrics = new GatewayMetrics()
   // The primary's /metrics asks for these; constructing an AggregatorRegistry is what installs
   // prom-client's answering listener in a worker (setRegistries alone does not).

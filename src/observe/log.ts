@@ -38,13 +38,21 @@ function isoTimeOncePerMs (): string {
   return lastTime
 }
 
+/** Linux's PIPE_BUF: a write to a pipe of at most this many bytes is never split. */
+const PIPE_BUF = 4096
+
 export class GatewayLog {
   readonly #logger: Logger
   readonly #destination: pino.DestinationStream
 
-  constructor (level: string, destination?: pino.DestinationStream) {
+  /**
+   * `sharedStdout`: other processes (the workers, their primary) write to the same stdout. Each
+   * write then holds whole lines and at most PIPE_BUF (4096) bytes, which a pipe writes atomically,
+   * so two processes' lines never interleave mid-line.
+   */
+  constructor (level: string, destination?: pino.DestinationStream, options: { sharedStdout?: boolean } = {}) {
     // Asynchronous writes: no synchronous I/O in the data path (pino docs/asynchronous.md).
-    this.#destination = destination ?? pino.destination({ dest: 1, sync: false })
+    this.#destination = destination ?? pino.destination({ dest: 1, sync: false, ...(options.sharedStdout === true ? { maxWrite: PIPE_BUF } : {}) })
     this.#logger = pino({ level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs }, this.#destination)
   }
 
