@@ -26,6 +26,9 @@ export async function runWorker (): Promise<void> {
   // Signals go to the primary, which tells every worker what to do (a terminal's Ctrl-C reaches
   // the whole process group: a worker acting on it alone would race the primary's drain).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {})
+  // A primary gone before this worker serves leaves nothing to drain: end now.
+  const orphaned = (): never => process.exit(1)
+  process.once('disconnect', orphaned)
   const [start] = await once(process, 'message') as [ToWorker]
   if (start.longhaul !== 'start') throw new Error(`worker: expected the start message, got ${start.longhaul}`)
   const { config } = parseConfigText(start.text, start.path)
@@ -101,5 +104,6 @@ export async function runWorker (): Promise<void> {
     }
   })
   // The primary is gone (killed): nobody will say when to stop, so drain now.
+  process.off('disconnect', orphaned)
   process.on('disconnect', () => drainAndExit('primary exited'))
 }
