@@ -17,7 +17,7 @@ import { assertAccess, assertElapsed, sseRecords, LATE_MS, errorRecordData } fro
 import { makeTestCertificate, type TestCertificate } from './helpers/tls.ts'
 import { h2Connect, h2Request, type H2Answer } from './helpers/h2.ts'
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
 
 let demo: DemoUpstream
 let blackhole: Blackhole
@@ -355,8 +355,10 @@ describe('HTTP/2 sessions and drain', () => {
         if (sent % 200 === 199) await new Promise((resolve) => setImmediate(resolve))
       }
       const code = await Promise.race([goaway, closed.then(() => -1)])
-      // nghttp2 ends a session over its reset budget with GOAWAY INTERNAL_ERROR
-      assert.equal(code, NGHTTP2_INTERNAL_ERROR)
+      // nghttp2 ends a session over its own reset budget with GOAWAY INTERNAL_ERROR; the
+      // gateway-wide budget (downstream.resetFlood, 1000 too) with ENHANCE_YOUR_CALM: either may
+      // act first (test/hostile-h2.test.ts tests the gateway-wide one).
+      assert.ok(code === NGHTTP2_INTERNAL_ERROR || code === NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY code ${code}`)
       await closed
       const answers = await Promise.all(Array.from({ length: 10 }, () => h2Request(good, '/any/health')))
       for (const a of answers) assert.equal(a.status, 200)

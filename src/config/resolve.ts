@@ -228,11 +228,14 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
     downstream: Object.freeze({
       headersTimeoutMs: d.headersTimeout,
       bodyIdleTimeoutMs: d.bodyIdleTimeout,
+      lingerTimeoutMs: d.lingerTimeout,
       idleTimeoutMs: d.idleTimeout,
       sendTimeoutMs: d.sendTimeout,
       maxHeaderSize: d.maxHeaderSize,
+      maxHeaderCount: d.maxHeaderCount,
       maxBodySize: d.maxBodySize,
-      tcpKeepAliveMs: d.tcpKeepAlive
+      tcpKeepAliveMs: d.tcpKeepAlive,
+      resetFlood: Object.freeze({ ...d.resetFlood })
     }),
     upstreams: Object.freeze(upstreams),
     routes: Object.freeze(routes),

@@ -90,14 +90,27 @@ export interface ListenerConfig extends ListenAddress {
   readonly tls: { readonly cert: string, readonly key: string } | null
 }
 
+/** downstream.resetFlood: the gateway-wide bound on HTTP/2 streams reset by clients. */
+export interface ResetFloodLimits {
+  /** Client resets per second the whole gateway absorbs without cutting anyone. */
+  readonly rate: number
+  /** Client resets absorbed at once before the rate applies. */
+  readonly burst: number
+  /** Resets within one second that make a connection an abuser once the budget is spent. */
+  readonly perConnection: number
+}
+
 export interface DownstreamConfig {
   readonly headersTimeoutMs: number
   readonly bodyIdleTimeoutMs: number
+  readonly lingerTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly sendTimeoutMs: number
   readonly maxHeaderSize: number
+  readonly maxHeaderCount: number
   readonly maxBodySize: number
   readonly tcpKeepAliveMs: number
+  readonly resetFlood: ResetFloodLimits
 }
 
 export interface TelemetryConfig {

@@ -107,11 +107,18 @@ const timeouts = z.strictObject(Object.fromEntries(ROUTE_TIMEOUT_NAMES.map((name
 const downstream = z.strictObject({
   headersTimeout: duration.prefault('30s').describe('The whole request head must arrive within this (slowloris). Outcome request_headers_timeout.'),
   bodyIdleTimeout: duration.prefault('60s').describe('Max silence between request body chunks while the gateway waits for them. Outcome request_body_timeout.'),
+  lingerTimeout: duration.prefault('30s').describe('A response sent before its request body was read (an error, a 404) closes the connection; the rest of the body is read and dropped for at most this long (and no longer than bodyIdleTimeout of silence), so the answer is not lost to a TCP reset (nginx lingering_time).'),
   idleTimeout: duration.prefault('620s').describe('Keep-alive idle time of client connections; above common load balancer idle timeouts (GCLB 600 s).'),
   sendTimeout: duration.prefault('60s').describe('A client that accepts no response bytes this long is cut. Outcome client_send_timeout.'),
   maxHeaderSize: size.prefault('16KiB').describe('Largest request head accepted; larger is answered 431.'),
+  maxHeaderCount: z.int().min(1).max(10000).prefault(100).describe('Most header fields in a request head (Envoy\'s default); more is answered 431, never silently cut.'),
   maxBodySize: size.prefault('100MiB').describe('Largest request body accepted. Outcome payload_too_large.'),
-  tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.')
+  tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.'),
+  resetFlood: z.strictObject({
+    rate: z.int().min(1).prefault(200).describe('HTTP/2 streams that clients reset before their response ended, per second, across all connections, that the gateway absorbs.'),
+    burst: z.int().min(1).prefault(1000).describe('Such resets absorbed at once before the rate applies.'),
+    perConnection: z.int().min(1).prefault(50).describe('Past the rate and burst, a connection that reset this many streams within a second gets GOAWAY ENHANCE_YOUR_CALM.')
+  }).prefault({}).describe('Rapid reset (CVE-2023-44487) across connections: a gateway-wide bound on streams opened and reset by clients. Metric longhaul_http2_flood_goaways_total.')
 })
 
 /** dns:// endpoint settings; resolve.ts reads their defaults here when the block is absent. */

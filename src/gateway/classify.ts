@@ -63,6 +63,9 @@ export function classifyFailure (err: Error, responseStarted: boolean): Failure 
   // undici (8.12) builds HTTPParserError's code from a reverse lookup its constants do not have, so
   // the code is undefined: the error's class says it instead.
   if (code.startsWith('HPE_') || PROTOCOL.has(code) || err instanceof errors.HTTPParserError) return { kind: 'other', stale: false, reason, ending: { outcome: 'upstream_protocol_error', detail: reason } }
+  // undici refuses to send what is not valid HTTP (two Host fields, a header value it rejects):
+  // the client's request is at fault, not the upstream, which never saw it.
+  if (code === 'UND_ERR_INVALID_ARG') return { kind: 'other', stale: false, reason, ending: { outcome: 'bad_request', detail: `the request cannot be forwarded (${err.message})` } }
   if (RESET.has(code)) {
     const detail = responseStarted ? 'after the response started' : 'before any response byte'
     return { kind: 'reset', stale: !responseStarted && isStaleConnection(err), reason, ending: { outcome: 'upstream_reset', detail } }

@@ -12,7 +12,8 @@ import type { Failure } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { writeErrorResponse } from './respond.ts'
-import { Passage, type PassageHost } from './passage.ts'
+import { isHttp1, Passage, type PassageHost } from './passage.ts'
+import { lingerAfter } from './linger.ts'
 import { RequestBody } from './request-body.ts'
 import type { Generation } from './generation.ts'
 
@@ -27,6 +28,8 @@ export class Exchange extends Passage implements WinningTry {
   #body: RequestBody | null = null
   #sse = false
   #heartbeat: Heartbeat | null = null
+  /** Node's parser failed on this request: its connection cannot carry anything after the answer. */
+  #parserFailed = false
 
   constructor (gen: Generation, host: PassageHost, req: IncomingMessage, res: ServerResponse) {
     super(gen, host, req)
@@ -106,6 +109,12 @@ export class Exchange extends Passage implements WinningTry {
     this.finish(failure.ending)
   }
 
+  /** Node's parser failed on this request's connection (a bad chunk, an EOF mid-body). */
+  requestError (ending: Ending): void {
+    this.#parserFailed = true
+    this.finish(ending)
+  }
+
   protected stopUpstream (ending: Ending): void {
     this.#heartbeat?.stop()
     this.#tries?.end(ending)
@@ -119,10 +128,27 @@ export class Exchange extends Passage implements WinningTry {
     } else if (outcome === 'client_send_timeout') {
       res.destroy()
     } else if (!res.headersSent) {
+      this.#closeAfterAnswer(ending)
       this.status = writeErrorResponse(res, ending, this.errorDocument(ending))
     } else {
       this.#truncate(ending)
     }
+  }
+
+  /**
+   * An HTTP/1.1 answer sent before the request body was read closes its connection: the rest of
+   * the body is read for a bounded time (linger.ts), unless the parser failed or the client is
+   * already silent past bodyIdleTimeout.
+   */
+  #closeAfterAnswer (ending: Ending): void {
+    const { req, res } = this
+    if (!isHttp1(req) || req.complete) return
+    if (this.#parserFailed || ending.outcome === 'request_body_timeout') {
+      res.shouldKeepAlive = false
+      return
+    }
+    const { lingerTimeoutMs, bodyIdleTimeoutMs } = this.gen.config.downstream
+    lingerAfter(res, { totalMs: lingerTimeoutMs, idleMs: bodyIdleTimeoutMs })
   }
 
   /**

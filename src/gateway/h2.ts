@@ -8,10 +8,14 @@ import type { Socket } from 'node:net'
 import type { DownstreamConfig, ListenerConfig } from '../config/runtime.ts'
 import { readTlsFiles } from '../config/tls.ts'
 import { attachClientErrors, configureHttp1, type Listener, type ListenerHandlers, type AccessSink } from './listeners.ts'
+import type { ResetBudget } from './flood.ts'
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
 // How long a cut stream waits for the client's answer to the PING behind its last data.
 const RESET_WAIT_MS = 1000
+
+/** Streams the gateway itself reset (a cut, a send timeout): not the client's resets. */
+const resetByGateway = new WeakSet<http2.ServerHttp2Stream>()
 
 /**
  * Streams one client may have open at once: Go's net/http default (nginx: 128). The 100
@@ -96,6 +100,7 @@ class GatewayH2Response extends http2.Http2ServerResponse {
   override destroy (): this {
     const stream = this.stream
     if (stream.closed || stream.destroyed) return this
+    resetByGateway.add(stream)
     const reset = (): void => {
       clearTimeout(timer)
       if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR)
@@ -157,6 +162,10 @@ Object.defineProperties(GatewayH2Response.prototype, {
 export function createH2Listener (config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
   const options: http2.SecureServerOptions = {
     settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: downstream.maxHeaderSize },
+    // Node resets a stream past maxHeaderListPairs (128 by default) with no answer; past
+    // downstream.maxHeaderCount the gateway answers 431 itself (request-head.ts), so Node's bound
+    // sits above it: the five pseudo-header fields, and one field over the limit.
+    maxHeaderListPairs: downstream.maxHeaderCount + 6,
     streamResetBurst: STREAM_RESET_BURST,
     streamResetRate: STREAM_RESET_RATE,
     Http2ServerRequest: GatewayH2Request as unknown as typeof http2.Http2ServerRequest,
@@ -170,7 +179,7 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
     const secure = http2.createSecureServer({ ...options, ...material, allowHTTP1: true })
     // The HTTP/1.1 side of the port takes the same limits as a plain HTTP/1.1 listener.
     configureHttp1(secure as never, downstream)
-    attachClientErrors(secure, 'secureConnection', downstream, log)
+    attachClientErrors(secure, 'secureConnection', downstream, log, handlers.requestError)
     const { upgrade, shouldUpgrade } = handlers
     if (upgrade !== undefined && shouldUpgrade !== undefined) {
       ;(secure as unknown as { shouldUpgradeCallback: typeof shouldUpgrade }).shouldUpgradeCallback = shouldUpgrade
@@ -188,7 +197,11 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })
-  server.on('session', (session: http2.ServerHttp2Session) => idleSessionTimer(session, downstream.idleTimeoutMs))
+  const flood = handlers.resetFlood
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    idleSessionTimer(session, downstream.idleTimeoutMs)
+    if (flood !== undefined) watchResets(session, flood.budget, flood.cut)
+  })
   // A session error (a protocol violation, a flood) ends that session only; Node has already
   // answered it with GOAWAY.
   server.on('sessionError', () => {})
@@ -207,6 +220,26 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
       for (const socket of sockets) socket.destroy()
     }
   }
+}
+
+/**
+ * Counts the streams this session's client resets before their response ended (Node's 'aborted':
+ * the writable side was still open; resets the gateway made itself do not count). When the
+ * gateway-wide budget says the session is an abuser (flood.ts), it gets GOAWAY ENHANCE_YOUR_CALM.
+ */
+function watchResets (session: http2.ServerHttp2Session, budget: ResetBudget, cut: () => void): void {
+  const resets = budget.session()
+  let cutting = false
+  session.on('stream', (stream: http2.ServerHttp2Stream) => {
+    stream.once('aborted', () => {
+      if (cutting || session.destroyed || session.closed || resetByGateway.has(stream)) return
+      if (!resets.reset()) return
+      cutting = true
+      cut()
+      // Not from inside nghttp2's callback that reported the reset: once it has returned.
+      setImmediate(() => session.destroy(new Error('HTTP/2 streams reset faster than downstream.resetFlood allows'), NGHTTP2_ENHANCE_YOUR_CALM))
+    })
+  })
 }
 
 /**

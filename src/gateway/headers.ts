@@ -12,6 +12,9 @@ const HOP_BY_HOP = new Set([
   // Expect: 100-continue is answered by the gateway's own server; undici refuses to send it.
   'expect'
 ])
+// A client's `Connection: host` must not remove what the gateway itself relies on and promises to
+// pass unchanged: the Host (routing, X-Forwarded-Host) and the body's framing.
+const NEVER_HOP_BY_HOP = new Set(['host', 'content-length'])
 const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-longhaul-timeout-ms', 'x-request-id'])
 
 export const CLIENT_DEADLINE_HEADER = 'x-longhaul-timeout-ms'
@@ -50,6 +53,7 @@ export interface ForwardInfo {
 export function upstreamRequestHeaders (req: IncomingMessage, info: ForwardInfo): string[] {
   const raw = req.rawHeaders
   const named = connectionTokens(req.headers.connection)
+  if (named !== null) for (const name of NEVER_HOP_BY_HOP) named.delete(name)
   const out: string[] = []
   let forwardedFor: string | undefined
   for (let i = 0; i < raw.length; i += 2) {

@@ -11,6 +11,7 @@ import type { GatewayLog } from '../observe/log.ts'
 import { errorDocument, type Ending } from './outcome.ts'
 import { writeRawErrorResponse } from './respond.ts'
 import { randomUUID } from 'node:crypto'
+import type { ResetBudget } from './flood.ts'
 
 export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
@@ -21,6 +22,13 @@ export interface ListenerHandlers {
   /** HTTP/1.1 upgrades for which shouldUpgrade is true; others are plain requests. */
   upgrade?: UpgradeHandler
   shouldUpgrade?: (req: http.IncomingMessage) => boolean
+  /**
+   * Node's parser failed on a connection whose response is in progress (a bad chunk, an EOF
+   * mid-body): the error belongs to that request, which ends with this outcome.
+   */
+  requestError?: (res: http.ServerResponse, ending: Ending) => void
+  /** HTTP/2: the gateway-wide reset budget, and what to do when a session is cut for flooding. */
+  resetFlood?: { budget: ResetBudget, cut: () => void }
 }
 
 /** One client-facing listener, whatever its protocol, as the lifecycle sees it. */
@@ -41,7 +49,7 @@ export function createHttp1Listener (_config: ListenerConfig, downstream: Downst
     ...(handlers.shouldUpgrade === undefined ? {} : { shouldUpgradeCallback: handlers.shouldUpgrade })
   }, handlers.request)
   configureHttp1(server, downstream)
-  attachClientErrors(server, 'connection', downstream, log)
+  attachClientErrors(server, 'connection', downstream, log, handlers.requestError)
   const upgrade = handlers.upgrade
   if (upgrade !== undefined) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head))
   return {
@@ -65,6 +73,7 @@ interface Http1Settings {
   requestTimeout: number
   keepAliveTimeout: number
   maxHeaderSize: number
+  maxHeadersCount: number
   timeout: number
 }
 
@@ -82,6 +91,9 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
   s.requestTimeout = 0
   s.keepAliveTimeout = downstream.idleTimeoutMs
   s.maxHeaderSize = downstream.maxHeaderSize
+  // Node silently drops the fields past maxHeadersCount (Content-Length among them: a POST then
+  // went upstream without its body). One more than the limit is kept, so the request is refused.
+  s.maxHeadersCount = downstream.maxHeaderCount + 1
   s.timeout = 0
 }
 
@@ -90,14 +102,34 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
  * time a head timeout took can be told; for a later request it starts at a first byte the
  * gateway never sees. `opened` is the event that gives the socket clientError will name.
  */
-export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink): void {
+export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink, requestError?: ListenerHandlers['requestError']): void {
   const openedAt = new WeakMap<Socket, number>()
+  /** The response in progress on a connection, until it closes. */
+  const inflight = new WeakMap<Socket, http.ServerResponse>()
   server.on(opened, (socket: Socket) => openedAt.set(socket, performance.now()))
-  server.on('request', (req: http.IncomingMessage) => openedAt.delete(req.socket))
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // An HTTP/2 stream's request has no socket of its own; its errors are stream errors.
+    if ((req as { stream?: unknown }).stream !== undefined) return
+    const socket = req.socket
+    openedAt.delete(socket)
+    inflight.set(socket, res)
+    res.once('close', () => { if (inflight.get(socket) === res) inflight.delete(socket) })
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A TLS handshake that failed has no HTTP to answer in (alpnProtocol is set by a handshake).
     if (opened === 'secureConnection' && ((socket as TLSSocket).alpnProtocol ?? null) === null) {
       socket.destroy()
+      return
+    }
+    const res = inflight.get(socket)
+    if (res !== undefined && requestError !== undefined && socket.writable) {
+      // Never a second response into the one in progress, never a second access line.
+      const code = err.code ?? ''
+      const ending: Ending = code === 'HPE_INVALID_EOF_STATE'
+        ? { outcome: 'client_aborted' }
+        : { outcome: 'bad_request', detail: `the request could not be parsed (${code || err.message})` }
+      requestError(res, ending)
+      if (ending.outcome === 'client_aborted') socket.destroy()
       return
     }
     onClientError(err, socket, downstream, log, openedAt.get(socket))

@@ -25,8 +25,9 @@ interface OutcomeSpec {
 export const OUTCOMES = {
   ok: { status: 200, proxyStatus: null, message: 'finished cleanly' },
   no_route: { status: 404, proxyStatus: 'destination_not_found', message: 'no route matches this request' },
-  // RFC 6585 §5: 431 Request Header Fields Too Large for a head over downstream.maxHeaderSize.
-  bad_request: { status: 400, proxyStatus: 'http_request_error', message: 'the request is malformed', variants: { head_too_large: 431 } },
+  // RFC 6585 §5: 431 Request Header Fields Too Large for a head over downstream.maxHeaderSize or
+  // maxHeaderCount; RFC 9110 §15.6.6: 505 for an HTTP major version the listener does not speak.
+  bad_request: { status: 400, proxyStatus: 'http_request_error', message: 'the request is malformed', variants: { head_too_large: 431, version_not_supported: 505 } },
   request_headers_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request head did not arrive within downstream.headersTimeout ({limit})', connectionClose: true },
   request_body_timeout: { status: 408, proxyStatus: 'http_request_error', message: 'the request body was silent longer than downstream.bodyIdleTimeout ({limit})', connectionClose: true },
   payload_too_large: { status: 413, proxyStatus: 'http_request_error', message: 'the request body is larger than downstream.maxBodySize', connectionClose: true },

@@ -17,6 +17,7 @@ import { CLIENT_DEADLINE_HEADER, requestIdOf } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending, type ErrorDocument } from './outcome.ts'
 import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
+import { checkRequestHead } from './request-head.ts'
 import type { Generation } from './generation.ts'
 
 /** What a request needs from the running gateway. */
@@ -92,16 +93,16 @@ export abstract class Passage {
     // fastify's return503OnClosing: a request that reaches a gateway that stopped accepting is
     // refused with Connection: close, so the client retries elsewhere.
     if (this.host.refusing) return this.finish({ outcome: 'draining' })
-    const url = req.url ?? ''
-    // Only configured upstreams are ever contacted: absolute-form and asterisk targets are refused.
-    if (!url.startsWith('/')) return this.finish({ outcome: 'bad_request', detail: 'the request target must be a path (origin-form)' })
-    const query = url.indexOf('?')
-    const path = query === -1 ? url : url.slice(0, query)
+    // Checks no route can make acceptable; routing then sees the normalised path, so that a route
+    // prefix is an access boundary (`/public/../admin` is routed, and forwarded, as `/admin`).
+    const head = checkRequestHead(req, isHttp1(req), gen.config.downstream.maxHeaderCount)
+    if ('ending' in head) return this.finish(head.ending)
+    const { path, target } = head
     const route = gen.router.match(req.method ?? 'GET', hostOf(req.headers.host), path)
     if (route === undefined) return this.finish({ outcome: 'no_route' })
-    let upstreamPath = url
+    let upstreamPath = target
     if (route.stripPrefix !== null && path.startsWith(route.stripPrefix)) {
-      upstreamPath = url.slice(route.stripPrefix.length)
+      upstreamPath = target.slice(route.stripPrefix.length)
       if (!upstreamPath.startsWith('/')) upstreamPath = `/${upstreamPath}`
     }
     const upstream = gen.upstreams.get(route.upstream)!
@@ -214,6 +215,11 @@ export abstract class Passage {
       })
     }
   }
+}
+
+/** A request that came on an HTTP/1.1 connection; an HTTP/2 stream's request has its stream. */
+export function isHttp1 (req: IncomingMessage): boolean {
+  return (req as { stream?: unknown }).stream === undefined
 }
 
 export function tooLarge (max: number): Ending {

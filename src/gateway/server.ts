@@ -15,6 +15,7 @@ import { Generation } from './generation.ts'
 import type { UpstreamObserver } from '../upstream/service.ts'
 import { createHttp1Listener, listen, type Listener } from './listeners.ts'
 import { createH2Listener } from './h2.ts'
+import { ResetBudget } from './flood.ts'
 import type { Ending } from './outcome.ts'
 import type { Passage, PassageHost } from './passage.ts'
 import { isWebSocketUpgrade, Tunnel } from './tunnel.ts'
@@ -52,6 +53,8 @@ export class GatewayServer implements PassageHost {
   #servers: Listener[] = []
   /** Requests and WebSocket tunnels in flight, oldest first (a Set keeps insertion order). */
   readonly #inflight = new Set<Passage>()
+  /** The exchange of a response, for a parser error that belongs to it. */
+  readonly #exchangeOf = new WeakMap<http.ServerResponse, Exchange>()
   #idleWaiters: Array<() => void> = []
   /** After drain.delay: new requests are refused as `draining`, responses close their connection. */
   refusing = false
@@ -111,6 +114,8 @@ export class GatewayServer implements PassageHost {
   async listen (options: { reusePort?: boolean, ports?: readonly number[] } = {}): Promise<void> {
     const config = this.config
     const sink = { access: (record: AccessRecord) => this.recordAccess(record) }
+    // One budget for every HTTP/2 listener: a flood spread over connections and ports is one flood.
+    const resetFlood = { budget: new ResetBudget(config.downstream.resetFlood), cut: () => this.metrics.floodGoaway() }
     for (const [i, configured] of config.listen.entries()) {
       const port = options.ports?.[i]
       const address = port === undefined ? configured : { ...configured, port }
@@ -118,7 +123,9 @@ export class GatewayServer implements PassageHost {
       const listener = create(address, config.downstream, sink, {
         request: (req, res) => this.#handle(req, res),
         upgrade: (req, socket, head) => this.#tunnel(req, socket, head),
-        shouldUpgrade: isWebSocketUpgrade
+        shouldUpgrade: isWebSocketUpgrade,
+        requestError: (res, ending) => this.#exchangeOf.get(res)?.requestError(ending),
+        resetFlood
       })
       this.#servers.push(listener)
       this.addresses.push(await listen(listener.server, address, { reusePort: options.reusePort }))
@@ -133,6 +140,7 @@ export class GatewayServer implements PassageHost {
   #handle (req: http.IncomingMessage, res: http.ServerResponse): void {
     const exchange = new Exchange(this.#generation, this, req, res)
     this.#inflight.add(exchange)
+    this.#exchangeOf.set(res, exchange)
     exchange.start()
   }
 
@@ -237,6 +245,8 @@ export class GatewayServer implements PassageHost {
     if (!same(config.listen, old.config.listen)) restartRequired.push('listen')
     if (!same(config.admin, old.config.admin)) restartRequired.push('admin.address')
     if (config.workers !== old.config.workers) restartRequired.push('workers')
+    // One budget for every HTTP/2 listener: a flood spread over connections and ports is one flood.
+    const resetFlood = { budget: new ResetBudget(config.downstream.resetFlood), cut: () => this.metrics.floodGoaway() }
     if (!same(config.telemetry, old.config.telemetry)) restartRequired.push('telemetry')
     for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
       if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
@@ -255,6 +265,8 @@ export class GatewayServer implements PassageHost {
         headersTimeoutMs: running.downstream.headersTimeoutMs,
         idleTimeoutMs: running.downstream.idleTimeoutMs,
         maxHeaderSize: running.downstream.maxHeaderSize,
+        maxHeaderCount: running.downstream.maxHeaderCount,
+        resetFlood: running.downstream.resetFlood,
         tcpKeepAliveMs: running.downstream.tcpKeepAliveMs
       }
     }

@@ -34,6 +34,7 @@ export class GatewayMetrics {
   // With workers, the primary validates and counts reloads (a file it rejects never reaches a worker).
   readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry], aggregator: 'omit' })
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
+  readonly #floodGoaways = new Counter({ name: 'longhaul_http2_flood_goaways_total', help: 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting streams faster than downstream.resetFlood allows.', registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
   // The labelled children, kept: prom-client hashes the label set on every inc() and observe()
@@ -82,6 +83,10 @@ export class GatewayMetrics {
 
   reloaded (ok: boolean): void {
     this.#reloads.inc({ result: ok ? 'ok' : 'error' })
+  }
+
+  floodGoaway (): void {
+    this.#floodGoaways.inc()
   }
 
   draining (on: boolean): void {
