@@ -15,9 +15,10 @@
 // alone on --proxy-cpu; the upstream (stream-upstream.ts), wrk and this process share --load-cpu.
 // Each proxy is a fresh process per scenario, its stdout (the access log) going to a file.
 import http from 'node:http'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tmpdir } from 'node:os'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { alive, cpuMs, freePort, machine, machineBusyMs, percentile, positiveInt, round, rssKiB, runBounded, spawnProcess, stopChild, tempDir, ROOT, type Child } from './lib.ts'
@@ -119,7 +120,8 @@ async function startProxy (target: Target, upstreamUrl: string, idleLimit: boole
       'drain: { delay: 0s, timeout: 1s }',
       ''
     ].join('\n'))
-    child = spawnProcess(target, ...pinned(args['proxy-cpu'], process.execPath, [join(ROOT, 'src', 'cli.ts'), 'serve', '--config', join(dir, 'longhaul.yaml')]), log)
+    // As users run it: bin/longhaul (Node 24 from node_modules, the compile cache on).
+    child = spawnProcess(target, ...pinned(args['proxy-cpu'], join(ROOT, 'bin', 'longhaul'), ['serve', '--config', join(dir, 'longhaul.yaml')]), log)
   } else if (target === 'nginx') {
     writeFileSync(join(dir, 'nginx.conf'), [
       'daemon off;', 'master_process on;', 'worker_processes 1;', 'user root;',
@@ -276,17 +278,17 @@ async function streams (p: Proxy | null, upstreamUrl: string, n: number, roundNo
   await sleep(1000)
   const idle = p === null ? null : rssOf(p)
   const lags: number[] = []
-  let allOpenAt = Number.POSITIVE_INFINITY
-  // Every stream is open before its first event (if the proxy keeps up); then each sends on its own phase.
-  const startAt = now() + 2000 + n * 1.5
+  // Every stream is opened first, however long that takes; then the upstream is told to go, and
+  // each stream sends on its own phase of the second.
+  const run = `streams-${++runs}`
   const t0 = now()
   const handles: Opened[] = []
   await openMany(n, 200, (i, opened) => {
-    const path = `/stream?events=${EVENTS}&interval=1000&start=${(startAt + i * 1000 / n).toFixed(3)}`
-    handles.push(openStream(port, path, (written, arrived) => { if (written >= allOpenAt) lags.push(arrived - written) }, opened))
+    const path = `/stream?events=${EVENTS}&interval=1000&run=${run}&phase=${(i * 1000 / n).toFixed(3)}`
+    handles.push(openStream(port, path, (written, arrived) => lags.push(arrived - written), opened))
   })
-  allOpenAt = now()
-  const openMs = Math.round(allOpenAt - t0)
+  const openMs = Math.round(now() - t0)
+  const startAt = await go(upstreamUrl, run, 1000)
   // Memory and CPU with every stream open and sending, two seconds into the events.
   await sleep(Math.max(0, startAt - now()) + 2000)
   const open = p === null ? null : rssOf(p)
@@ -313,6 +315,16 @@ async function streams (p: Proxy | null, upstreamUrl: string, n: number, roundNo
   }
 }
 
+let runs = 0
+
+/** Tells the upstream that run's streams start in `inMs`; returns that instant. */
+async function go (upstreamUrl: string, run: string, inMs: number): Promise<number> {
+  const at = now() + inMs
+  const res = await fetch(`${upstreamUrl}/go?run=${run}&at=${at.toFixed(3)}`, { signal: AbortSignal.timeout(10_000) })
+  await res.text()
+  return at
+}
+
 // ---- streams that stall at one instant ----
 
 interface StallsRun {
@@ -320,10 +332,10 @@ interface StallsRun {
   errorRecords: number, latenessMs: { min: number, p50: number, p99: number, max: number }
 }
 
-async function stalls (p: Proxy, n: number, roundNo: number): Promise<StallsRun> {
+async function stalls (p: Proxy, upstreamUrl: string, n: number, roundNo: number): Promise<StallsRun> {
   await warmUp(p.url)
   const port = Number(new URL(p.url).port)
-  const stallAt = now() + 2000 + n * 1.5
+  const run = `stalls-${++runs}`
   const lateness: number[] = []
   let cleanEnds = 0
   let neverCut = 0
@@ -332,7 +344,7 @@ async function stalls (p: Proxy, n: number, roundNo: number): Promise<StallsRun>
   const pending = new Set<http.ClientRequest>()
   await openMany(n, 200, (_i, opened) => {
     ends.push(new Promise<void>((resolve) => {
-      const req: http.ClientRequest = http.get({ host: '127.0.0.1', port, path: `/stream?events=1&interval=1000&hold=1&start=${stallAt.toFixed(3)}`, agent: false }, (res) => {
+      const req: http.ClientRequest = http.get({ host: '127.0.0.1', port, path: `/stream?events=1&interval=1000&hold=1&run=${run}&phase=0`, agent: false }, (res) => {
         opened()
         let eventAt: number | null = null
         let text = ''
@@ -357,6 +369,7 @@ async function stalls (p: Proxy, n: number, roundNo: number): Promise<StallsRun>
       pending.add(req)
     }))
   })
+  const stallAt = await go(upstreamUrl, run, 1500)
   const bound = setTimeout(() => {
     neverCut = pending.size
     const left = [...pending]
@@ -388,11 +401,18 @@ function median (xs: number[]): number {
 }
 const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? `×${round(a / b, 2)}` : '–'
 
+async function withProxyOnce (t: Target, upstreamUrl: string): Promise<void> {
+  const p = await startProxy(t, upstreamUrl, false)
+  await p.stop()
+}
+
 async function main (): Promise<number> {
+  process.env.NODE_COMPILE_CACHE ??= join(tmpdir(), 'node-compile-cache')
   const info = machine()
   say(`side by side: ${targets.join(', ')}; proxy on CPU ${args['proxy-cpu']}, upstream + load on CPU ${args['load-cpu']}; ${rounds} rounds, order alternating`)
   say(`machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryMiB} MiB, node ${info.node}, ${info.date}; open files soft ${limits.soft} / hard ${limits.hard}`)
-  say(`commit ${execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()}; nginx ${/nginx\/(\S+)/.exec(execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) + '')?.[1] ?? ''}`)
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  say(`commit ${commit}; nginx ${/nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'not found'}`)
   if (streamCounts.some((n, i) => n < [Number(args.small), Number(args.large)][i]!)) say(`note: ${maxStreams} streams at most: a proxy holds 2 descriptors per stream and the open files limit is ${limits.soft}`)
   // This process is the load generator: on the load CPU with the upstream.
   execFileSync('taskset', ['-pc', args['load-cpu'], String(process.pid)], { stdio: 'ignore' })
@@ -402,7 +422,11 @@ async function main (): Promise<number> {
     upstream.process.once('exit', (code) => reject(new Error(`upstream exited with ${code}: ${upstream.stderr()}`)))
   })
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`
-  const report = { machine: info, commit: '', throughput: [] as ThroughputRun[], streams: [] as StreamsRun[], stalls: [] as StallsRun[] }
+  // Every Node proxy here is TypeScript run by type stripping: with Node's compile cache primed by
+  // one start of each, none of them holds the stripper in memory (bin/longhaul turns the cache
+  // on for longhaul; this does it for the two others).
+  for (const t of targets) if (t !== 'nginx') await withProxyOnce(t, upstreamUrl)
+  const report = { machine: info, commit, throughput: [] as ThroughputRun[], streams: [] as StreamsRun[], stalls: [] as StallsRun[] }
   const order = (r: number): Target[] => r % 2 === 1 ? targets : [...targets].reverse()
   const withProxy = async <T> (t: Target, idle: boolean, run: (p: Proxy) => Promise<T>): Promise<T> => {
     const p = await startProxy(t, upstreamUrl, idle)
@@ -431,7 +455,7 @@ async function main (): Promise<number> {
     }
     if (scenarios.includes('stalls')) {
       for (const t of order(r)) {
-        const s = await withProxy(t, true, (p) => stalls(p, stallStreams, r))
+        const s = await withProxy(t, true, (p) => stalls(p, upstreamUrl, stallStreams, r))
         report.stalls.push(s)
         say(`round ${r} ${stallStreams} stalls ${t}: ended after the event ${s.ended}, of them clean ends ${s.cleanEnds}, never cut ${s.neverCut}, early ${s.early}, error records ${s.errorRecords}; lateness min ${s.latenessMs.min} p50 ${s.latenessMs.p50} p99 ${s.latenessMs.p99} max ${s.latenessMs.max} ms`)
       }

@@ -8,13 +8,37 @@
 //                                        then the end, or with hold=1 silence until the client or
 //                                        the proxy closes the connection (a stalled stream, kept
 //                                        alive by a comment every 500 ms until its event).
+//   GET /stream?…&run=R&phase=MS         instead of start: the headers at once, the events from
+//                                        the instant of run R's go plus MS
+//   GET /go?run=R&at=T                   run R's streams start at T: a bench opens every stream
+//                                        first, however long that takes, then says go
 import http from 'node:http'
 
 const now = (): number => performance.timeOrigin + performance.now()
 const HEALTH = Buffer.from('{"status":"ok"}')
 
+/** Per run: its go instant once said, or the streams waiting for it. */
+const runs = new Map<string, number | Array<(at: number) => void>>()
+
+function whenGo (run: string, start: (at: number) => void): void {
+  const state = runs.get(run)
+  if (typeof state === 'number') return start(state)
+  if (state === undefined) runs.set(run, [start])
+  else state.push(start)
+}
+
 const server = http.createServer((req, res) => {
   const url = req.url ?? '/'
+  if (url.startsWith('/go?')) {
+    const params = new URL(url, 'http://upstream.invalid').searchParams
+    const run = params.get('run') ?? ''
+    const at = Number(params.get('at'))
+    const waiting = runs.get(run)
+    runs.set(run, at)
+    if (Array.isArray(waiting)) for (const start of waiting) start(at)
+    res.end(`${Array.isArray(waiting) ? waiting.length : 0}\n`)
+    return
+  }
   if (url === '/health') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': HEALTH.length })
     res.end(HEALTH)
@@ -23,7 +47,7 @@ const server = http.createServer((req, res) => {
   const params = new URL(url, 'http://upstream.invalid').searchParams
   const events = Number(params.get('events') ?? 20)
   const interval = Number(params.get('interval') ?? 1000)
-  const startAt = Number(params.get('start') ?? now())
+  const run = params.get('run')
   const hold = params.get('hold') === '1'
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   res.flushHeaders()
@@ -32,14 +56,20 @@ const server = http.createServer((req, res) => {
   const waiting = hold ? setInterval(() => res.write(': wait\n\n'), 500) : undefined
   let sent = 0
   let timer: NodeJS.Timeout | undefined
-  const tick = (): void => {
-    clearInterval(waiting)
-    res.write(`data: ${now().toFixed(3)}\n\n`)
-    if (++sent === events) { if (!hold) res.end(); return }
-    timer = setTimeout(tick, startAt + sent * interval - now())
+  let closed = false
+  const begin = (startAt: number): void => {
+    if (closed) return
+    const tick = (): void => {
+      clearInterval(waiting)
+      res.write(`data: ${now().toFixed(3)}\n\n`)
+      if (++sent === events) { if (!hold) res.end(); return }
+      timer = setTimeout(tick, startAt + sent * interval - now())
+    }
+    timer = setTimeout(tick, Math.max(0, startAt - now()))
   }
-  timer = setTimeout(tick, Math.max(0, startAt - now()))
-  res.once('close', () => { clearTimeout(timer); clearInterval(waiting) })
+  if (run === null) begin(Number(params.get('start') ?? now()))
+  else whenGo(run, (at) => begin(at + Number(params.get('phase') ?? 0)))
+  res.once('close', () => { closed = true; clearTimeout(timer); clearInterval(waiting) })
 })
 server.keepAliveTimeout = 60_000
 // Thousands of connections arrive within a second: a longer accept queue than Node's 511.
