@@ -210,15 +210,15 @@ const EVENTS = 10
 interface Opened { done: Promise<boolean>, close: () => void }
 
 /**
- * One SSE stream, one connection (as N independent clients have): resolves `opened` at its
- * response headers; `done` says whether it ended cleanly with every event. onEvent gets each
- * event's write instant (upstream clock) and its arrival.
+ * One SSE stream, one connection (as N independent clients have): resolves `opened` once
+ * connected (a proxy may hold the response headers until the first event); `done` says whether
+ * it ended cleanly with every event. onEvent gets each event's write instant (upstream clock)
+ * and its arrival.
  */
 function openStream (port: number, path: string, onEvent: (writtenAt: number, arrivedAt: number) => void, opened: () => void): Opened {
   let req: http.ClientRequest | null = null
   const done = new Promise<boolean>((resolve) => {
     req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      opened()
       let rest = ''
       let events = 0
       res.setEncoding('latin1')
@@ -237,6 +237,7 @@ function openStream (port: number, path: string, onEvent: (writtenAt: number, ar
       res.on('close', () => resolve(res.complete && events === EVENTS))
     })
     req.on('error', () => { opened(); resolve(false) })
+    req.on('socket', (socket) => socket.once('connect', opened))
   })
   return { done, close: () => req?.destroy() }
 }
@@ -287,8 +288,9 @@ async function streams (p: Proxy | null, upstreamUrl: string, n: number, roundNo
     const path = `/stream?events=${EVENTS}&interval=1000&run=${run}&phase=${(i * 1000 / n).toFixed(3)}`
     handles.push(openStream(port, path, (written, arrived) => lags.push(arrived - written), opened))
   })
-  const openMs = Math.round(now() - t0)
-  const startAt = await go(upstreamUrl, run, 1000)
+  const startAt = await go(upstreamUrl, run, n, 1000)
+  // Until every stream had reached the upstream.
+  const openMs = Math.round(startAt - 1000 - t0)
   // Memory and CPU with every stream open and sending, two seconds into the events.
   await sleep(Math.max(0, startAt - now()) + 2000)
   const open = p === null ? null : rssOf(p)
@@ -317,8 +319,19 @@ async function streams (p: Proxy | null, upstreamUrl: string, n: number, roundNo
 
 let runs = 0
 
-/** Tells the upstream that run's streams start in `inMs`; returns that instant. */
-async function go (upstreamUrl: string, run: string, inMs: number): Promise<number> {
+/**
+ * Waits (at most 60 s) until the upstream holds all n streams of the run, then tells it that they
+ * start in `inMs`; returns that instant.
+ */
+async function go (upstreamUrl: string, run: string, n: number, inMs: number): Promise<number> {
+  const until = performance.now() + 60_000
+  for (;;) {
+    const res = await fetch(`${upstreamUrl}/waiting?run=${run}`, { signal: AbortSignal.timeout(10_000) })
+    const waiting = Number(await res.text())
+    if (waiting >= n) break
+    if (performance.now() > until) { say(`  only ${waiting} of ${n} streams reached the upstream within 60 s; going anyway`); break }
+    await sleep(100)
+  }
   const at = now() + inMs
   const res = await fetch(`${upstreamUrl}/go?run=${run}&at=${at.toFixed(3)}`, { signal: AbortSignal.timeout(10_000) })
   await res.text()
@@ -345,7 +358,6 @@ async function stalls (p: Proxy, upstreamUrl: string, n: number, roundNo: number
   await openMany(n, 200, (_i, opened) => {
     ends.push(new Promise<void>((resolve) => {
       const req: http.ClientRequest = http.get({ host: '127.0.0.1', port, path: `/stream?events=1&interval=1000&hold=1&run=${run}&phase=0`, agent: false }, (res) => {
-        opened()
         let eventAt: number | null = null
         let text = ''
         res.setEncoding('latin1')
@@ -366,10 +378,11 @@ async function stalls (p: Proxy, upstreamUrl: string, n: number, roundNo: number
         })
       })
       req.on('error', () => { pending.delete(req); opened(); resolve() })
+      req.on('socket', (socket) => socket.once('connect', opened))
       pending.add(req)
     }))
   })
-  const stallAt = await go(upstreamUrl, run, 1500)
+  const stallAt = await go(upstreamUrl, run, n, 1500)
   const bound = setTimeout(() => {
     neverCut = pending.size
     const left = [...pending]

@@ -10,6 +10,7 @@
 //                                        alive by a comment every 500 ms until its event).
 //   GET /stream?…&run=R&phase=MS         instead of start: the headers at once, the events from
 //                                        the instant of run R's go plus MS
+//   GET /waiting?run=R                   how many of run R's streams wait for its go
 //   GET /go?run=R&at=T                   run R's streams start at T: a bench opens every stream
 //                                        first, however long that takes, then says go
 import http from 'node:http'
@@ -29,6 +30,11 @@ function whenGo (run: string, start: (at: number) => void): void {
 
 const server = http.createServer((req, res) => {
   const url = req.url ?? '/'
+  if (url.startsWith('/waiting?')) {
+    const state = runs.get(new URL(url, 'http://upstream.invalid').searchParams.get('run') ?? '')
+    res.end(`${Array.isArray(state) ? state.length : 0}\n`)
+    return
+  }
   if (url.startsWith('/go?')) {
     const params = new URL(url, 'http://upstream.invalid').searchParams
     const run = params.get('run') ?? ''
