@@ -391,3 +391,40 @@ spec:
     assert.match(found[0]!, expected)
   }
 })
+
+test('HTTPRoute timeouts where the controller implements them (Envoy Gateway, Istio) set the route timeout; the path picks the rule', async () => {
+  const route = (className: string): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec: { gatewayClassName: ${className} }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: edge }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /v1/chat } }]
+      backendRefs: [{ name: chat }]
+      timeouts: { request: 10m }
+    - matches: [{ path: { type: PathPrefix, value: / } }]
+      backendRefs: [{ name: web }]
+`
+  const chat = await chain(`${ONE_MINUTE}  - { from: gw.yaml, path: /v1/chat/completions }\n  - { name: app, preset: uvicorn }\n`, { 'gw.yaml': route('eg') })
+  assert.deepEqual([chat.hops[1]!.preset?.name, chat.hops[1]!.values.requestTimeout?.ms], ['envoy', 600_000])
+  assert.match(chat.hops[1]!.values.requestTimeout!.source!, /gw\.yaml:14$/)
+  const web = await chain(`${ONE_MINUTE}  - { from: gw.yaml, path: /index.html }\n  - { name: app, preset: uvicorn }\n`, { 'gw.yaml': route('istio') })
+  assert.deepEqual([web.hops[1]!.preset?.name, web.hops[1]!.values.requestTimeout?.origin], ['istio', 'preset'], 'the / rule sets no timeout: the preset\'s stays')
+  assert.deepEqual(web.pitfalls, [])
+})
+
+test('--from without a chain file is a usage error that says what to give', async () => {
+  const r = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'doctor', '--from', join(CHAINS, 'story-1', 'k8s')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('exit', (code) => resolve({ code, stderr }))
+  })
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /--from needs a chain file for the workload \(it may hold only workload: and the client hop\)/)
+})
