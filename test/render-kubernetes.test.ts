@@ -176,6 +176,15 @@ test('a load balancer keep-alive that would outlast downstream.idleTimeout is a 
   assert.deepEqual(render(MINIMAL, 'aws-alb').warnings, [])
 })
 
+test('a route the doctor cannot reach by its path (an earlier route takes it first) gets no chain, and a warning says so', () => {
+  const text = MINIMAL.replace('routes: [{ name: all, upstream: app }]', 'routes:\n  - { name: all, upstream: app }\n  - { name: chat, upstream: app, match: { pathPrefix: /v1/chat } }')
+  const rendered = render(text)
+  assert.deepEqual(rendered.chains.map((c) => c.file), ['all.yaml'])
+  const warning = rendered.warnings.find((w) => w.message.startsWith('no doctor chain'))
+  assert.match(warning?.message ?? '', /^no doctor chain for chat: an earlier route takes its path prefix first/)
+  assert.equal(warning?.path, 'routes')
+})
+
 test('a config a pod cannot run is refused at its keys: loopback admin, port 0, TLS files', (t) => {
   const certificate = makeTestCertificate()
   t.after(certificate.remove)
@@ -233,23 +242,24 @@ test('the doctor finds nothing to fix in the rendered chain, and flags a load ba
     const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string }> }).findings
     assert.deepEqual(findings.filter((f) => f.severity !== 'info'), [], `${route}: ${report.stdout}`)
   }
-  // The load balancer's timeout lowered by hand below the chat route's limit: the doctor says who cuts.
+  // The load balancer's timeout lowered by hand in the manifest, below the chat route's limit: the doctor says who cuts.
   const chat = join(out, 'doctor', 'chat.yaml')
-  await writeFile(chat, (await readFile(chat, 'utf8')).replace('requestTimeout: 2405s', 'requestTimeout: 600s'))
+  const policy = join(out, 'gcpbackendpolicy.yaml')
+  await writeFile(policy, (await readFile(policy, 'utf8')).replace('timeoutSec: 2405', 'timeoutSec: 600'))
   const report = await runCli(['doctor', chat, '--format', 'json'])
   assert.equal(report.code, 1)
   const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string, hops: string[] }> }).findings
   assert.ok(findings.some((f) => f.severity === 'error' && f.rule === 'total-cut' && f.hops.includes('load-balancer')), report.stdout)
 })
 
-test('behind an ALB or ingress-nginx the doctor reads the rendered Ingress itself: a timeout lowered there by hand is flagged', async () => {
+test('behind an ALB or ingress-nginx the doctor reads the rendered Ingress: a timeout lowered there by hand is flagged', async () => {
   const { path, dir } = await writeConfig(LONG)
   for (const lb of ['aws-alb', 'ingress-nginx'] as const) {
     const out = join(dir, lb)
     const rendered = await runCli(['render', 'kubernetes', '--config', path, '--out', out, '--lb', lb])
     assert.equal(rendered.code, 0, rendered.stderr)
     const chain = join(out, 'doctor', 'chat.yaml')
-    assert.match(await readFile(chain, 'utf8'), /from: \.\.\/ingress\.yaml/)
+    assert.match(await readFile(chain, 'utf8'), /- from: \.\.\n +path: \/v1\/chat\n/)
     const clean = await runCli(['doctor', chain, '--format', 'json'])
     assert.equal(clean.code, 0, clean.stdout + clean.stderr)
     // chat may be silent up to its streamIdle, 90 s: a 60 s load balancer idle timeout cuts it.
@@ -260,7 +270,8 @@ test('behind an ALB or ingress-nginx the doctor reads the rendered Ingress itsel
       : text.replace('proxy-read-timeout: "1505"', 'proxy-read-timeout: "60"'))
     const report = await runCli(['doctor', chain, '--format', 'json'])
     assert.equal(report.code, 1, `${lb}: ${report.stdout}`)
-    const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string, hops: string[] }> }).findings
-    assert.ok(findings.some((f) => f.severity === 'error' && f.rule === 'silence-cut' && f.hops.includes('load-balancer')), `${lb}: ${report.stdout}`)
+    const findings = (JSON.parse(report.stdout) as { findings: Array<{ severity: string, rule: string }> }).findings
+    // The hop is named after the Ingress; the finding cites the edited line of ingress.yaml.
+    assert.ok(findings.some((f) => f.severity === 'error' && f.rule === 'silence-cut' && /ingress\.yaml:\d+/.test(JSON.stringify(f))), `${lb}: ${report.stdout}`)
   }
 })

@@ -20,11 +20,6 @@ export interface FrontPolicy {
   readonly manifests: Manifest[]
   readonly serviceAnnotations?: Record<string, string>
   readonly warnings: FrontWarning[]
-  /**
-   * The load balancer as a doctor hop: the rendered file the doctor's importer reads (an Ingress),
-   * or, where it cannot read it alone, its preset and the rendered values (ms) with where each was written.
-   */
-  readonly hop: { readonly from: string } | { readonly preset: string, readonly set: Record<string, { ms: number, written: string }> }
 }
 
 // Values a load balancer takes at most (their documentation): an unbounded longhaul limit gets this.
@@ -91,7 +86,6 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
         const targetRef = { group: '', kind: 'Service', name }
         return {
           warnings,
-          hop: { preset: 'gcp-external-alb', set: { requestTimeout: { ms: timeoutSec * 1000, written: 'gcpbackendpolicy.yaml spec.default.timeoutSec' } } },
           manifests: [{
             file: 'gcpbackendpolicy.yaml',
             header: 'GKE Gateway: the backend timeout lives here. Never in an HTTPRoute `timeouts` block: GKE\'s\ncontrollers reject it (GWCER104) and apply nothing, and the 30 s default cuts every long stream.',
@@ -106,7 +100,6 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
       }
       return {
         warnings,
-        hop: { preset: 'gcp-external-alb', set: { requestTimeout: { ms: timeoutSec * 1000, written: 'backendconfig.yaml spec.timeoutSec' } } },
         serviceAnnotations: { 'cloud.google.com/backend-config': JSON.stringify({ default: name }), 'cloud.google.com/neg': JSON.stringify({ ingress: true }) },
         manifests: [{
           file: 'backendconfig.yaml',
@@ -129,7 +122,6 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
       }
       return {
         warnings,
-        hop: { from: 'ingress.yaml' },
         manifests: [{
           file: 'ingress.yaml',
           header: `AWS Load Balancer Controller.\n${why(limits.longestSilence, `idle_timeout.timeout_seconds=${idle}`)}\nThe ALB times silence on both sides with it (60 s by default), and it stays below longhaul's keep-alive\n(downstream.idleTimeout ${formatDuration(limits.idleTimeoutMs)}), so the ALB, not longhaul, closes an idle connection.\nderegistration_delay.timeout_seconds=${drain}: drain.delay + drain.timeout${drain === DRAIN_CAP_SECONDS ? ' (capped at 1 h)' : ''}; the default 300 s would cut longer requests.\nhealthcheck: /readyz on the admin port, so a draining pod is taken out at once.`,
@@ -148,7 +140,6 @@ export function frontPolicy (lb: LoadBalancer, config: RuntimeConfig, name: stri
       }
       return {
         warnings,
-        hop: { from: 'ingress.yaml' },
         manifests: [{
           file: 'ingress.yaml',
           header: `ingress-nginx.\n${why(limits.longestSilence, `proxy-read-timeout ${read}`)}\nnginx times the gap between two reads from longhaul (60 s by default); proxy-send-timeout, the gap between\ntwo writes to it, gets the same bound (an upload paused by its client or held back by the upstream).\nproxy-body-size: downstream.maxBodySize (nginx's default is 1m); proxy-request-buffering off: the body\nstreams to longhaul as it arrives, so its bodyIdleTimeout sees the client. The controller's\nupstream-keepalive-timeout (60 s by default) stays below downstream.idleTimeout ${formatDuration(limits.idleTimeoutMs)}.`,

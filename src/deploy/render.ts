@@ -3,7 +3,7 @@
 // listener the kubelet's probes cannot reach, TLS files a ConfigMap cannot carry) is refused with
 // `FILE:LINE:COL path: message`, like `check`.
 import { readFile, mkdir, writeFile } from 'node:fs/promises'
-import { join, relative, resolve } from 'node:path'
+import { join } from 'node:path'
 import { LineCounter, parseDocument } from 'yaml'
 import { CommanderError, Option, type Command } from 'commander'
 import { parseConfigText } from '../config/load.ts'
@@ -29,7 +29,7 @@ const AUTO_CPUS = 2
 
 export interface Rendered {
   readonly manifests: Manifest[]
-  /** Doctor chain files (one per route), as file name → text, for --out. */
+  /** Doctor chain files (one per route the doctor can reach by its path), for --out. */
   readonly chains: Array<{ file: string, text: string }>
   readonly warnings: Diagnostic[]
 }
@@ -51,7 +51,7 @@ function podProblems (config: RuntimeConfig): Array<{ path: ConfigPath, message:
   return problems
 }
 
-export function renderKubernetes (configText: string, file: string, options: RenderOptions, chainDir?: { outDir: string }): Rendered {
+export function renderKubernetes (configText: string, file: string, options: RenderOptions): Rendered {
   const { config, warnings: configWarnings } = parseConfigText(configText, file)
   const lines = new LineCounter()
   const locator = new Locator(parseDocument(configText, { lineCounter: lines }), lines)
@@ -69,8 +69,9 @@ export function renderKubernetes (configText: string, file: string, options: Ren
     ? [at('warning', ['workers'], `--cpus ${options.cpus} is ignored: the pod gets one CPU per worker (${config.workers}); --cpus sizes the pod for workers: auto`)]
     : []
   const warnings = [...configWarnings, ...cpusIgnored, ...(front?.warnings ?? []).map((w) => at('warning', w.path, w.message))]
-  const chains = chainDir === undefined ? [] : chainFiles(config, front?.hop, { configPath: relative(join(chainDir.outDir, 'doctor'), resolve(file)) })
-  return { manifests, chains, warnings }
+  const chains = chainFiles(config)
+  if (chains.skipped.length > 0) warnings.push(at('warning', ['routes'], `no doctor chain for ${chains.skipped.join(', ')}: an earlier route takes ${chains.skipped.length === 1 ? 'its path prefix' : 'their path prefixes'} first, and the doctor follows a request by its path`))
+  return { manifests, chains: chains.files, warnings }
 }
 
 async function renderCommand (target: string, options: { config: string, out?: string, lb?: LoadBalancer, name: string, image?: string, replicas: string, cpus?: string }): Promise<void> {
@@ -92,7 +93,7 @@ async function renderCommand (target: string, options: { config: string, out?: s
   const image = options.image ?? `longhaul:${await packageVersion()}`
   let rendered: Rendered
   try {
-    rendered = renderKubernetes(text, options.config, { lb: options.lb, name: options.name, image, replicas, cpus }, options.out === undefined ? undefined : { outDir: options.out })
+    rendered = renderKubernetes(text, options.config, { lb: options.lb, name: options.name, image, replicas, cpus })
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     for (const d of err.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`)
