@@ -124,10 +124,13 @@ test('two workers serve requests; /metrics adds their counters up; /status sums 
   assert.deepEqual(accessPids(gw, (l) => String(l.requestId).startsWith('w-')), pids)
   assert.equal(await metric(gw, /longhaul_requests_total\{route="all",upstream="demo",outcome="ok",status="200"\}/), 20)
   assert.equal(await metric(gw, /longhaul_workers/), 2)
+  assert.equal((await json(`${gw.adminUrl}/config`)).workers, 2)
   assert.equal(await metric(gw, /longhaul_config_reloads_total\{result="ok"\}/), 0)
   assert.equal(status.state, 'serving')
   assert.equal(status.inflight, 0)
   assert.equal(status.upstreams.demo.endpoints.length, 1)
+  // Headroom from both workers' sketches merged: every one of the 20 requests counted.
+  assert.equal(Math.max(...status.headroom.map((r: { count: number }) => r.count)), 20, JSON.stringify(status.headroom))
 })
 
 test('SIGTERM drains both workers together: readiness first, 200 streams finish whole, exit 0', async () => {

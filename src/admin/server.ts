@@ -56,6 +56,7 @@ export function effectiveConfig (config: RuntimeConfig): Record<string, unknown>
     drain: config.drain,
     listen: config.listen.map((l) => l.address),
     admin: config.admin.address,
+    workers: config.workers,
     downstream: config.downstream,
     upstreams: config.upstreams,
     routes: config.routes.map(effectiveRoute)

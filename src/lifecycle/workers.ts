@@ -156,14 +156,18 @@ export class WorkerPool {
     }))
   }
 
-  /** /status for all workers: counts summed, the oldest request the oldest of all, and one row per worker. */
+  /** /status for all workers: counts summed, the oldest request the oldest of all, headroom from all, and one row per worker. */
   async status (): Promise<Record<string, unknown>> {
-    const answers = await this.#ask<Extract<FromWorker, { longhaul: 'status' }>>((id) => ({ longhaul: 'status', id }))
+    const [answers, live] = await Promise.all([
+      this.#ask<Extract<FromWorker, { longhaul: 'status' }>>((id) => ({ longhaul: 'status', id })),
+      this.#ask<Extract<FromWorker, { longhaul: 'live' }>>((id) => ({ longhaul: 'live', id }))
+    ])
     let inflight = 0
     let oldestInflightMs = 0
-    const upstreams: Record<string, { panic: boolean, queued: number, endpoints: Map<string, { url: string, healthy: boolean, inflight: number }> }> = {}
+    type Endpoint = { url: string, healthy: boolean, inflight: number, queued?: number }
+    const upstreams: Record<string, { panic: boolean, queued: number, endpoints: Map<string, Endpoint> }> = {}
     const workers = answers.map(({ entry, answer }) => {
-      const s = answer?.status as { state: string, inflight: number, oldestInflightMs: number, upstreams: Record<string, { panic: boolean, queued: number, endpoints: Array<{ url: string, healthy: boolean, inflight: number }> }> } | undefined
+      const s = answer?.status as { state: string, inflight: number, oldestInflightMs: number, upstreams: Record<string, { panic: boolean, queued: number, endpoints: Endpoint[] }> } | undefined
       if (s !== undefined) {
         entry.inflight = s.inflight
         inflight += s.inflight
@@ -176,7 +180,11 @@ export class WorkerPool {
             const m = merged.endpoints.get(e.url)
             // Each worker checks endpoints itself: healthy when every worker has it in rotation.
             if (m === undefined) merged.endpoints.set(e.url, { ...e })
-            else { m.healthy &&= e.healthy; m.inflight += e.inflight }
+            else {
+              m.healthy &&= e.healthy
+              m.inflight += e.inflight
+              if (e.queued !== undefined) m.queued = (m.queued ?? 0) + e.queued
+            }
           }
         }
       }
@@ -190,6 +198,7 @@ export class WorkerPool {
       inflight,
       oldestInflightMs,
       upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, u]) => [name, { panic: u.panic, queued: u.queued, endpoints: [...u.endpoints.values()] }])),
+      headroom: this.#mergedHeadroom(live.map((a) => a.answer?.headroom)).report(this.config),
       workers
     }
   }
