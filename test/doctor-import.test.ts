@@ -85,6 +85,7 @@ test('nginx.conf: includes followed, the location the path takes, http-level val
   assert.equal(nginx.from, at('nginx-llm', 'conf.d/site.conf', 6), 'location /v1/chat, from the included file')
   assert.equal(nginx.values.streamIdleTimeout?.source, at('nginx-llm', 'nginx.conf', 5))
   assert.match(report.findings[1]!.problem, /upstream model \{ keepalive 32 \} \(.*nginx\.conf:8\) does nothing: without proxy_http_version 1\.1/)
+  assert.ok(report.findings[0]!.fix.startsWith(`raise nginx's proxy_read_timeout (${at('nginx-llm', 'nginx.conf', 5)}) above 90s; or have the app send the response headers and an SSE comment at once`), report.findings[0]!.fix)
   const fixed = await example('nginx-llm/fixed/chain.yaml')
   assert.deepEqual(rules(fixed), [])
   assert.equal(fixed.chain.hops[1]!.values.streamIdleTimeout?.source, at('nginx-llm/fixed', 'conf.d/site.conf', 11))

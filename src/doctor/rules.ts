@@ -19,6 +19,8 @@ const finite = (hop: Hop, property: Property): number | null => hop.values[prope
 
 /** The component's name for a value's setting, without what `set:` wrote, plus where to change it. */
 function named (value: Value): string {
+  // A value read from a file is named as the file writes it, without its value, and where it is.
+  if (value.origin === 'file') return `${value.setting.replace(/(:\s*|\s+)[^\s:]+$/, '')} (${value.source})`
   const setting = value.setting.replace(/ = .*$/, '')
   return value.how === null ? setting : `${setting} (${value.how})`
 }
@@ -167,7 +169,9 @@ export const silenceCut: Rule = (chain) => {
       ),
       fix: join(
         `raise ${hop.name}'s ${named(idle)} above ${fmt(silence)}`,
-        w.streaming
+        w.streaming && silence > w.maxSilenceMs
+          ? 'or have the app send the response headers and an SSE comment at once, before the model\'s first token: heartbeats flow only once a response has started'
+          : w.streaming
           ? `or have a hop behind ${hop.name} send heartbeats more often than every ${fmt(idle.ms)} (an SSE comment \`: keepalive\` every ~15 s from the app, or longhaul routes[].sse.heartbeat)`
           : 'or stream: send the response headers early and the body as it is made'
       ),
