@@ -4,12 +4,12 @@
 // its wait against its deadline, and a client that leaves the queue frees its place.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { startGateway, type RunningGateway, type LogLine } from './helpers/gateway.ts'
 import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
+import { RawClient } from './helpers/raw-client.ts'
 import { metric, upstreamStatus, waitFor } from './helpers/resilience.ts'
 
 let demo: DemoUpstream
@@ -147,12 +147,11 @@ test('a queued client that leaves frees its place: the next one queues, and is s
   const h2 = await hold('/roomy')
   try {
     const leaverId = `leaver-${randomUUID()}`
-    const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
-    socket.on('error', () => {})
-    socket.write(`GET /roomy/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${leaverId}\r\n\r\n`)
+    const leaver = new RawClient(gw.url)
+    await leaver.send(`GET /roomy/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${leaverId}\r\n\r\n`)
     await waitQueued('roomy', 1)
     assert.equal(await depth('roomy'), 1)
-    socket.destroy()
+    leaver.socket.destroy()
     const left = await gw.accessLine(leaverId)
     assertAccess(left, { outcome: 'client_aborted', status: 499 })
     assert.equal(left.attempts, 0)

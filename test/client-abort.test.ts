@@ -3,11 +3,11 @@
 // runs in this process, so its request-end time and the moment the client left share one clock.
 import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Client } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
-import { startDemoUpstream, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
+import { arrivalOf, startDemoUpstream, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 /** Client gone → upstream request ended: generous for loopback, far below any timeout of the gateway. */
 const ABORT_WITHIN_MS = 100
@@ -34,60 +34,11 @@ after(async () => {
   await demo?.close()
 })
 
-/** Resolves when the demo upstream received the request that carries this x-request-id. */
-function upstreamReceived (requestId: string, timeoutMs = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      demo.events.off('request', listener)
-      reject(new Error(`the upstream never received ${requestId}`))
-    }, timeoutMs)
-    const listener = (e: { headers: Record<string, unknown> }): void => {
-      if (e.headers['x-request-id'] !== requestId) return
-      clearTimeout(timer)
-      demo.events.off('request', listener)
-      resolve()
-    }
-    demo.events.on('request', listener)
-  })
-}
-
 /** A raw client connection that collects everything it receives. */
-interface RawConnection {
-  socket: net.Socket
-  received: () => string
-  /** Resolves once what was received satisfies the predicate. */
-  until: (done: (text: string) => boolean, timeoutMs?: number) => Promise<string>
-}
-
-async function openRaw (url: string): Promise<RawConnection> {
-  const { hostname, port } = new URL(url)
-  const socket = net.connect(Number(port), hostname)
-  socket.on('error', () => {}) // the tests destroy it themselves
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-  let text = ''
-  const waiters = new Set<() => void>()
-  socket.on('data', (d: Buffer) => {
-    text += d.toString('latin1')
-    for (const check of waiters) check()
-  })
-  return {
-    socket,
-    received: () => text,
-    until: (done, timeoutMs = 5000) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(new Error(`timed out waiting on the response; got ${JSON.stringify(text.slice(0, 500))}`))
-      }, timeoutMs)
-      const check = (): void => {
-        if (!done(text)) return
-        clearTimeout(timer)
-        waiters.delete(check)
-        resolve(text)
-      }
-      waiters.add(check)
-      check()
-    })
-  }
+async function openRaw (url: string): Promise<RawClient> {
+  const conn = new RawClient(url)
+  await conn.connected
+  return conn
 }
 
 /** The upstream's request ended, aborted, within ABORT_WITHIN_MS of the client's leaving. */
@@ -101,7 +52,7 @@ function assertAbortedPromptly (t: TestContext, end: DemoRequestEnd, clientGoneA
 
 test('while the upstream delays its headers: upstream aborted at once, logged 499 client_aborted', async (t) => {
   const id = randomUUID()
-  const received = upstreamReceived(id)
+  const received = arrivalOf(demo, id)
   const ended = requestEndOf(demo, id, 10_000)
   const conn = await openRaw(gw.url)
   conn.socket.write(`GET /headers HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-delay-ms: 5000\r\n\r\n`)
@@ -110,7 +61,7 @@ test('while the upstream delays its headers: upstream aborted at once, logged 49
   conn.socket.destroy()
   const end = await ended
   assertAbortedPromptly(t, end, goneAt)
-  assert.equal(conn.received(), '')
+  assert.equal(conn.text(), '')
   const line = await gw.accessLine(id)
   assert.equal(line.outcome, 'client_aborted')
   assert.equal(line.status, 499)
@@ -161,7 +112,7 @@ test('mid-stream (chat stream, client aborts after the 3rd event): upstream abor
 
 test('while uploading (chunked body, client leaves mid-body): upstream aborted at once, logged 499 client_aborted', async (t) => {
   const id = randomUUID()
-  const received = upstreamReceived(id)
+  const received = arrivalOf(demo, id)
   const ended = requestEndOf(demo, id, 10_000)
   const conn = await openRaw(gw.url)
   const frame = (data: Buffer): Buffer => Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')])
@@ -174,7 +125,7 @@ test('while uploading (chunked body, client leaves mid-body): upstream aborted a
   conn.socket.destroy()
   const end = await ended
   assertAbortedPromptly(t, end, goneAt)
-  assert.equal(conn.received(), '')
+  assert.equal(conn.text(), '')
   const line = await gw.accessLine(id)
   assert.equal(line.outcome, 'client_aborted')
   assert.equal(line.status, 499)
@@ -187,17 +138,17 @@ test('a stalled stream the client abandons: upstream aborted at once, logged 200
   const conn = await openRaw(gw.url)
   conn.socket.write(`GET /sse HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-interval-ms: 20\r\nx-demo-stall-after: 2\r\n\r\n`)
   const ticks = (text: string): number => text.match(/event: tick/g)?.length ?? 0
-  await conn.until((text) => ticks(text) === 2)
+  await conn.until((received) => ticks(received.toString('latin1')) === 2)
   // The client's patience: it waits a while with nothing arriving (the stall), then gives up.
-  const before = conn.received().length
+  const before = conn.text().length
   await new Promise((resolve) => setTimeout(resolve, 300))
-  assert.equal(conn.received().length, before, 'the stalled stream sent more')
+  assert.equal(conn.text().length, before, 'the stalled stream sent more')
   const goneAt = performance.now()
   conn.socket.destroy()
   const end = await ended
   assertAbortedPromptly(t, end, goneAt)
   assert.equal(end.fault, 'stall')
-  assert.match(conn.received(), /^HTTP\/1\.1 200 /)
+  assert.match(conn.text(), /^HTTP\/1\.1 200 /)
   const line = await gw.accessLine(id)
   assert.equal(line.outcome, 'client_aborted')
   assert.equal(line.status, 200)

@@ -5,11 +5,11 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import net from 'node:net'
 import { Client, Pool, request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
 import { arrivalOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { hostPort, parseRawResponse, sseRecords, errorRecordData } from './helpers/faults.ts'
+import { parseRawResponse, sseRecords, errorRecordData } from './helpers/faults.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 const running: RunningGateway[] = []
 const demos: DemoUpstream[] = []
@@ -59,63 +59,6 @@ function getOnNewConnection (url: string): Promise<{ status: number, headers: ht
       res.on('error', reject)
     }).on('error', reject)
   })
-}
-
-/**
- * A raw HTTP/1.1 connection that reads responses with a content-length one at a time, so the
- * test decides exactly which request goes on which connection and when.
- */
-class RawConnection {
-  readonly socket: net.Socket
-  #buffer = Buffer.alloc(0)
-  #wake: (() => void) | null = null
-  /** Resolves when the peer ended or reset the connection. */
-  readonly closed: Promise<void>
-  ended = false
-
-  constructor (url: string) {
-    const { host, port } = hostPort(url)
-    this.socket = net.connect(port, host)
-    this.socket.on('error', () => {})
-    this.socket.on('data', (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk])
-      this.#wake?.()
-    })
-    this.closed = new Promise((resolve) => this.socket.once('close', () => {
-      this.ended = true
-      this.#wake?.()
-      resolve()
-    }))
-  }
-
-  async connected (): Promise<void> {
-    if (this.socket.readyState !== 'open') await new Promise((resolve) => this.socket.once('connect', resolve))
-  }
-
-  /** The next complete response with a content-length; rejects if the connection ends first. */
-  async response (timeoutMs = 5000): Promise<{ status: number, headers: Record<string, string>, body: string }> {
-    const until = performance.now() + timeoutMs
-    for (;;) {
-      const headEnd = this.#buffer.indexOf('\r\n\r\n')
-      if (headEnd !== -1) {
-        const parsed = parseRawResponse(this.#buffer)
-        const length = Number(parsed.headers['content-length'])
-        if (parsed.body.length >= length) {
-          this.#buffer = this.#buffer.subarray(headEnd + 4 + length)
-          return { status: parsed.status, headers: parsed.headers, body: parsed.body.subarray(0, length).toString() }
-        }
-      }
-      if (this.ended) throw new Error(`the connection closed before a complete response: ${JSON.stringify(this.#buffer.toString('latin1'))}`)
-      if (performance.now() > until) throw new Error('no complete response in time')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50)
-        this.#wake = () => { clearTimeout(timer); resolve() }
-      })
-      this.#wake = null
-    }
-  }
-
-  get buffered (): Buffer { return this.#buffer }
 }
 
 test('SIGTERM with 200 streams in flight: readiness 503 at once, new requests served during drain.delay, every stream completes byte for byte, exit 0', async (t) => {
@@ -203,13 +146,10 @@ test('requests still running at drain.timeout are cut as drain_timeout (a stream
     upstream: demo
     timeouts: { request: none, firstByte: 5s }
 `)
-  const conn = new RawConnection(gw.url)
-  await conn.connected()
+  const conn = new RawClient(gw.url)
+  await conn.connected
   conn.socket.write('GET /sse?chunks=100000&interval-ms=100 HTTP/1.1\r\nHost: longhaul.test\r\nx-request-id: endless-1\r\n\r\n')
-  while (!conn.buffered.includes('event: tick')) {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.ok(!conn.ended, 'the stream ended before its first event')
-  }
+  await conn.until((received) => received.includes('event: tick'))
   // A second request still waiting for its response headers when drain.timeout runs out.
   const waitingArrived = arrivalOf(demo, 'waiting-1')
   const waiting = request(`${gw.url}/headers`, { headers: { 'x-demo-delay-ms': '4000', 'x-request-id': 'waiting-1' } })
@@ -259,10 +199,10 @@ test('after drain.delay: idle keep-alive connections are closed, a request arriv
   const long = request(`${gw.url}/sse?chunks=25&interval-ms=100`).then(async (res) => ({ status: res.statusCode, body: await res.body.text() }))
 
   // Two kept-alive connections, each with one request done before the signal.
-  const idle = new RawConnection(gw.url)
-  const reused = new RawConnection(gw.url)
+  const idle = new RawClient(gw.url)
+  const reused = new RawClient(gw.url)
   for (const conn of [idle, reused]) {
-    await conn.connected()
+    await conn.connected
     conn.socket.write('GET /headers HTTP/1.1\r\nHost: longhaul.test\r\n\r\n')
     const first = await conn.response()
     assert.equal(first.status, 200)
@@ -271,8 +211,8 @@ test('after drain.delay: idle keep-alive connections are closed, a request arriv
 
   // A request whose response comes only after the gateway stopped accepting: served, and its
   // connection closed after it.
-  const pending = new RawConnection(gw.url)
-  await pending.connected()
+  const pending = new RawClient(gw.url)
+  await pending.connected
   const pendingArrived = arrivalOf(demo, 'pending-1')
   pending.socket.write('GET /headers HTTP/1.1\r\nHost: longhaul.test\r\nx-request-id: pending-1\r\nx-demo-delay-ms: 1200\r\n\r\n')
   await pendingArrived

@@ -1,10 +1,10 @@
 // Routing and forwarding through the real gateway process to the demo upstream.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import http from 'node:http'
 import { request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
+import { RawClient } from './helpers/raw-client.ts'
 import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 
 let demo: DemoUpstream
@@ -143,22 +143,20 @@ test('an event stream gets the no-buffer hints and arrives event by event', asyn
 })
 
 test('an absolute-form request target is refused as bad_request: only configured upstreams are contacted', async () => {
-  const { port } = new URL(gw.url)
-  const socket = net.connect(Number(port), '127.0.0.1')
-  socket.write('GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n')
-  let response = ''
-  for await (const chunk of socket) response += (chunk as Buffer).toString()
+  const client = new RawClient(gw.url)
+  await client.send('GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n')
+  await client.closed
+  const response = client.text()
   assert.match(response, /^HTTP\/1\.1 400 /)
   assert.match(response, /x-longhaul-error: bad_request/)
   assert.match(response, /"code":"bad_request"/)
 })
 
 test('malformed HTTP is answered 400 bad_request by the gateway itself', async () => {
-  const { port } = new URL(gw.url)
-  const socket = net.connect(Number(port), '127.0.0.1')
-  socket.write('GET /headers HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
-  let response = ''
-  for await (const chunk of socket) response += (chunk as Buffer).toString()
+  const client = new RawClient(gw.url)
+  await client.send('GET /headers HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+  await client.closed
+  const response = client.text()
   assert.match(response, /^HTTP\/1\.1 400 /)
   assert.match(response, /x-longhaul-error: bad_request/)
   const line = await gw.waitForLine((l) => l.msg === 'access' && l.outcome === 'bad_request' && l.path === '')

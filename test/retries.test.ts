@@ -5,12 +5,12 @@
 // retried once on a fresh connection for idempotent methods, whatever the retry policy says.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { startGateway, type RunningGateway, type LogLine } from './helpers/gateway.ts'
 import { closedPort, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertGatewayError, rawExchange } from './helpers/faults.ts'
+import { RawClient } from './helpers/raw-client.ts'
 import { metric, startRacingBackend, waitFor, type RacingBackend } from './helpers/resilience.ts'
 
 let demoA: DemoUpstream
@@ -290,16 +290,13 @@ test('no retry once response bytes went downstream: the stream is cut, one attem
 test('a client that leaves during the backoff ends at once as client_aborted', async () => {
   const id = `backoff-abort-${randomUUID()}`
   const calls = upstreamCalls(id)
-  const { port } = new URL(gw.url)
-  const socket = net.connect(Number(port), '127.0.0.1')
-  socket.on('error', () => {})
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  const client = new RawClient(gw.url)
   // The upstream answers 503 with Retry-After: 5, so the retry waits exactly 5 s (the policy's
   // max is 10 s): once the retry is counted, the request is in that backoff, not mid-connect.
-  socket.write(`GET /backoff/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\nx-demo-status: 503\r\nx-demo-retry-after: 5\r\n\r\n`)
+  await client.send(`GET /backoff/headers HTTP/1.1\r\nHost: x\r\nx-request-id: ${id}\r\nx-demo-status: 503\r\nx-demo-retry-after: 5\r\n\r\n`)
   await waitFor('the retry to be decided', async () => (await retries('backoff', 'status_503')) >= 1)
   const leftAt = performance.now()
-  socket.destroy()
+  client.socket.destroy()
   const line = await gw.accessLine(id, 3000)
   const after = performance.now() - leftAt
   calls.stop()

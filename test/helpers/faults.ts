@@ -1,24 +1,11 @@
 // Helpers of the fault-matrix tests: a raw HTTP/1.1 exchange that shows exactly how a response
-// ended (a clean chunked terminator or a cut), a socket that stops reading, SSE parsing, and the
-// assertions of the error contract (DESIGN.md §4) shared by every outcome.
-import net from 'node:net'
+// ended (a clean chunked terminator or a cut), a socket that stops reading (both on raw-client.ts),
+// SSE parsing, and the assertions of the error contract (DESIGN.md §4) shared by every outcome.
+import type net from 'node:net'
 import assert from 'node:assert/strict'
+import { RawClient, type RawRequest, type RawResponse } from './raw-client.ts'
 
-export interface RawResponse {
-  status: number
-  /** Lower-case names; a repeated field keeps its last value. */
-  headers: Record<string, string>
-  /** The body, de-chunked when the response is chunked. */
-  body: Buffer
-  chunked: boolean
-  /** The chunked terminator arrived, or the content-length was reached. */
-  complete: boolean
-  /** Every received data event, with its arrival time (performance.now()). */
-  arrivals: Array<{ at: number, bytes: number }>
-  /** When the request was written and when the socket closed (performance.now()). */
-  sentAt: number
-  closedAt: number
-}
+export { parseRawResponse, type RawRequest, type RawResponse } from './raw-client.ts'
 
 /** HOST and PORT of a gateway URL such as http://127.0.0.1:1234. */
 export function hostPort (url: string): { host: string, port: number } {
@@ -26,91 +13,15 @@ export function hostPort (url: string): { host: string, port: number } {
   return { host: u.hostname, port: Number(u.port) }
 }
 
-/** Raw request bytes; in a list, a function is awaited before the parts after it are written. */
-export type RawRequest = string | Buffer | Array<string | Buffer | (() => Promise<unknown>)>
-
 /**
  * Writes `request` as raw bytes and reads until the peer closes the connection, so that a cut
  * response can be told from a clean one. Ask for `Connection: close` when a complete response is
  * expected: a kept-alive connection would only end at the timeout.
  */
 export function rawExchange (url: string, request: RawRequest, options: { timeoutMs?: number } = {}): Promise<RawResponse> {
-  const { host, port } = hostPort(url)
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host)
-    const parts: Buffer[] = []
-    const arrivals: RawResponse['arrivals'] = []
-    let sentAt = 0
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`the connection was still open after ${options.timeoutMs ?? 10_000} ms; received: ${Buffer.concat(parts).toString('latin1').slice(0, 2000)}`))
-    }, options.timeoutMs ?? 10_000)
-    socket.on('connect', () => {
-      sentAt = performance.now()
-      void (async () => {
-        for (const part of Array.isArray(request) ? request : [request]) {
-          if (typeof part === 'function') await part()
-          else if (!socket.destroyed) socket.write(part)
-        }
-      })()
-    })
-    socket.on('data', (chunk: Buffer) => {
-      parts.push(chunk)
-      arrivals.push({ at: performance.now(), bytes: chunk.length })
-    })
-    // A reset (ECONNRESET) after the data is also an end: the data read so far is the answer.
-    socket.on('error', () => {})
-    socket.on('close', () => {
-      clearTimeout(timer)
-      try {
-        resolve({ ...parseRawResponse(Buffer.concat(parts)), arrivals, sentAt, closedAt: performance.now() })
-      } catch (err) {
-        reject(err as Error)
-      }
-    })
-  })
-}
-
-/** Parses one HTTP/1.1 response as received, possibly cut anywhere after its head. */
-export function parseRawResponse (raw: Buffer): Pick<RawResponse, 'status' | 'headers' | 'body' | 'chunked' | 'complete'> {
-  const headEnd = raw.indexOf('\r\n\r\n')
-  if (headEnd === -1) throw new Error(`no complete response head in ${JSON.stringify(raw.toString('latin1').slice(0, 500))}`)
-  const lines = raw.subarray(0, headEnd).toString('latin1').split('\r\n')
-  const statusLine = /^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')
-  if (statusLine === null) throw new Error(`not an HTTP/1.1 status line: ${lines[0]}`)
-  const headers: Record<string, string> = {}
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':')
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-  }
-  const rest = raw.subarray(headEnd + 4)
-  const chunked = /chunked/i.test(headers['transfer-encoding'] ?? '')
-  if (!chunked) {
-    const length = headers['content-length'] === undefined ? null : Number(headers['content-length'])
-    return { status: Number(statusLine[1]), headers, body: rest, chunked, complete: length !== null && rest.length >= length }
-  }
-  const body: Buffer[] = []
-  let offset = 0
-  let complete = false
-  for (;;) {
-    const lineEnd = rest.indexOf('\r\n', offset)
-    if (lineEnd === -1) break
-    const size = parseInt(rest.subarray(offset, lineEnd).toString('latin1'), 16)
-    if (Number.isNaN(size)) throw new Error(`bad chunk size line at ${offset}`)
-    if (size === 0) {
-      // The last chunk, then (no trailers) the empty line that ends the message.
-      complete = rest.indexOf('\r\n', lineEnd + 2) === lineEnd + 2
-      break
-    }
-    const dataEnd = lineEnd + 2 + size
-    if (rest.length < dataEnd + 2) {
-      body.push(rest.subarray(lineEnd + 2, Math.min(dataEnd, rest.length)))
-      break
-    }
-    body.push(rest.subarray(lineEnd + 2, dataEnd))
-    offset = dataEnd + 2
-  }
-  return { status: Number(statusLine[1]), headers, body: Buffer.concat(body), chunked, complete }
+  const client = new RawClient(url)
+  void client.send(request)
+  return client.untilClosed(options.timeoutMs)
 }
 
 export interface HeldSocket {
@@ -129,32 +40,9 @@ export interface HeldSocket {
  * Calling socket.resume() reads on.
  */
 export function holdingClient (url: string, request: string): HeldSocket {
-  const { host, port } = hostPort(url)
-  const socket = net.connect(port, host)
-  socket.on('error', () => {})
-  let buffered = Buffer.alloc(0)
-  let bodyBytes = 0
-  let headSeen = false
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  const head = new Promise<{ status: number, headers: Record<string, string> }>((resolve, reject) => {
-    socket.once('close', () => { if (!headSeen) reject(new Error(`closed before a response head: ${buffered.toString('latin1').slice(0, 500)}`)) })
-    socket.on('data', (chunk: Buffer) => {
-      if (headSeen) {
-        bodyBytes += chunk.length
-        return
-      }
-      buffered = Buffer.concat([buffered, chunk])
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end === -1) return
-      headSeen = true
-      bodyBytes = buffered.length - end - 4
-      socket.pause()
-      const parsed = parseRawResponse(buffered)
-      resolve({ status: parsed.status, headers: parsed.headers })
-    })
-  })
-  socket.write(request)
-  return { socket, head, received: () => bodyBytes, closed }
+  const client = new RawClient(url, { pauseAfterHead: true })
+  void client.send(request)
+  return { socket: client.socket, head: client.head(60_000), received: () => client.bodyBytes(), closed: client.closed }
 }
 
 export interface SseRecord {
