@@ -4,6 +4,8 @@
 // script re-renders them from /live (SSE) with the very same function, sent as its source, and
 // moves the bars between updates on the browser's clock.
 
+import type { InflightRequest } from '../gateway/server.ts'
+
 /** What the page shows; /live sends one of these per update. */
 export interface LiveSnapshot {
   /** Epoch ms when it was taken. */
@@ -19,20 +21,8 @@ export interface LiveSnapshot {
   readonly workers?: ReadonlyArray<{ readonly id: number, readonly inflight: number, readonly state: string }>
 }
 
-export interface LiveRequest {
-  readonly id: string
-  readonly worker?: number
-  readonly method: string
-  readonly path: string
-  readonly route: string
-  readonly upstream: string
-  readonly endpoint: string
-  readonly ageMs: number
-  readonly bytesIn: number
-  readonly bytesOut: number
-  /** Each running clock: how far it is towards its limit. */
-  readonly clocks: ReadonlyArray<{ readonly limit: string, readonly outcome: string, readonly limitMs: number, readonly elapsedMs: number }>
-}
+/** A request in flight as the gateway reports it, and with workers, the worker it is on. */
+export type LiveRequest = InflightRequest & { readonly worker?: number }
 
 /**
  * The page's sections from a snapshot. Self-contained on purpose (no imports, no closures): the
