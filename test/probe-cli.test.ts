@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startDemoUpstream, type DemoUpstream } from '../src/demo/upstream.ts'
-import { runCli } from './helpers/gateway.ts'
+import { runCli, startGateway } from './helpers/gateway.ts'
 import type { FullReport } from '../src/probe/report.ts'
 
 let up: DemoUpstream
@@ -94,4 +94,30 @@ test('no hop in front: the idle close is the target\'s own keep-alive; HTML repo
   const page = await readFile(out, 'utf8')
   assert.match(page, /^<!doctype html>/)
   assert.match(page, /<tr><th>time to first byte<br><small>from the request to the response headers<\/small><\/th><td>none up to 1\.00 s<\/td>/)
+})
+
+test('--http2: a longhaul h2c listener\'s cut is an RST_STREAM INTERNAL_ERROR after the SSE record; its session idle limit is found', { timeout: 90_000 }, async () => {
+  const gw = await startGateway(`listen: [{ address: 127.0.0.1:0, protocol: h2c }]
+admin: { address: 127.0.0.1:0 }
+downstream: { idleTimeout: 1500ms }
+upstreams: { app: { endpoints: [${up.url}] } }
+routes:
+  - { name: all, upstream: app, timeouts: { streamIdle: 1s } }
+drain: { delay: 0s, timeout: 3s }
+`)
+  try {
+    const r = await runCli(['probe', `${gw.url}/`, '--http2', '--max', '3s', '--only', 'streamIdleTimeout,serverIdleTimeout', '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    const report = JSON.parse(r.stdout) as FullReport
+    const silence = report.limits.find((l) => l.name === 'streamIdleTimeout')!
+    assert.ok(Math.abs(silence.ms! - 1000) <= 250, String(silence.ms))
+    assert.equal(silence.cut!.hop, 'longhaul')
+    assert.equal(silence.cut!.client, 'HTTP 200, then RST_STREAM INTERNAL_ERROR before the end of the body')
+    assert.equal(silence.cut!.curl, 'curl: (92) HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR (err 2)')
+    assert.equal(silence.cut!.clean, false)
+    const idle = report.limits.find((l) => l.name === 'serverIdleTimeout')!
+    assert.ok(Math.abs(idle.ms! - 1500) <= 250, String(idle.ms))
+  } finally {
+    await gw.stop()
+  }
 })

@@ -9,7 +9,7 @@ import type { TrialResult } from '../src/probe/trial.ts'
 
 const seen = (over: Partial<Seen> = {}): Seen => ({
   startedAt: 0, headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null, headers: {}, body: '',
-  complete: false, ending: null, error: null, socket: null, localPort: null, reusedSocket: false, ...over,
+  complete: false, ending: null, error: null, socket: null, localPort: null, reusedSocket: false, rstCode: null, ...over,
 })
 
 /** A chain with one idle-type limit: a trial longer than it is cut at the limit (plus lateMs). */

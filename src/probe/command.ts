@@ -1,4 +1,4 @@
-// `longhaul probe URL [--max 10m] [--concurrency 5] [--only LIMITS] [--chain CHAIN.yaml]
+// `longhaul probe URL [--max 10m] [--concurrency 5] [--http2] [--only LIMITS] [--chain CHAIN.yaml]
 // [--json | --format text|json|html] [--out FILE]`. Exit codes: 0 measured, nothing alarming;
 // 1 a clean cut, a difference with the chain file, an invalid chain file, or a URL that is not a
 // probe target; 2 usage.
@@ -12,7 +12,7 @@ import { compareWithChain } from './predict.ts'
 import { htmlReport, jsonReport, planText, textReport, type FullReport } from './report.ts'
 import { LIMIT_NAMES, type LimitName } from './trial.ts'
 
-interface ProbeCliOptions { max: string, concurrency: string, only?: string, chain?: string, json?: boolean, format: 'text' | 'json' | 'html', out?: string }
+interface ProbeCliOptions { max: string, http2?: boolean, concurrency: string, only?: string, chain?: string, json?: boolean, format: 'text' | 'json' | 'html', out?: string }
 
 const usage = (message: string): CommanderError => new CommanderError(2, 'longhaul.usage', message)
 /** A probe request longer than this is a load test, not a probe. */
@@ -42,7 +42,7 @@ async function run (url: string, o: ProbeCliOptions): Promise<void> {
   try {
     // A chain file is checked before the run, not after minutes of probing.
     if (o.chain !== undefined) await loadChain(o.chain)
-    const report = await probe(url, { maxMs, concurrency, limits, onPlan: (p) => process.stderr.write(planText(p)) })
+    const report = await probe(url, { maxMs, concurrency, limits, http2: o.http2 === true, onPlan: (p) => process.stderr.write(planText(p)) })
     const chain = o.chain === undefined ? null : await compareWithChain(o.chain, report)
     const full: FullReport = { ...report, chain }
     const text = { text: textReport, json: jsonReport, html: htmlReport }[format](full)
@@ -70,6 +70,7 @@ export function registerProbe (program: Command): void {
     .option('--max <duration>', 'longest probe request; a limit beyond it is reported as none', '10m')
     .option('--concurrency <n>', 'limits measured at the same time (one request each)', '5')
     .option('--only <limits>', `comma-separated subset of: ${LIMIT_NAMES.join(', ')}`)
+    .option('--http2', 'probe over HTTP/2 (h2 by ALPN on https://, prior knowledge on http://): resets show as RST_STREAM codes')
     .option('--chain <file>', 'a doctor chain file: each measured limit beside the doctor\'s prediction')
     .option('--json', 'same as --format json')
     .addOption(new Option('-f, --format <format>', 'report format').choices(['text', 'json', 'html']).default('text'))

@@ -6,9 +6,9 @@ import https from 'node:https'
 import type { Socket } from 'node:net'
 
 /** How much of a body is kept: enough for any error page, never a whole long stream. */
-const BODY_KEPT = 16 * 1024
+export const BODY_KEPT = 16 * 1024
 /** Response headers that name a hop or a cut (fingerprint.ts reads them). */
-const KEPT_HEADERS = ['server', 'via', 'proxy-status', 'x-longhaul-error', 'content-type', 'x-longhaul-probe', 'connection', 'cf-ray', 'x-cache', 'x-amzn-requestid', 'retry-after'] as const
+export const KEPT_HEADERS = ['server', 'via', 'proxy-status', 'x-longhaul-error', 'content-type', 'x-longhaul-probe', 'connection', 'cf-ray', 'x-cache', 'x-amzn-requestid', 'retry-after'] as const
 
 export interface Seen {
   startedAt: number // performance.now() when the request was sent (its head, and for an upload its first chunk)
@@ -22,8 +22,10 @@ export interface Seen {
   body: string
   /** The message ended as HTTP says a message ends (Content-Length reached, last chunk). */
   complete: boolean
-  /** How the connection ended it, when it did: a FIN, an RST, or the probe's own deadline. */
+  /** How the connection ended it, when it did: a FIN, an RST (HTTP/2: RST_STREAM), or the probe's own deadline. */
   ending: 'fin' | 'rst' | 'deadline' | null
+  /** HTTP/2: the RST_STREAM code that ended the stream. */
+  rstCode: number | null
   error: string | null
   /** The socket, for the keep-alive trial, and its local port (the target reports the peer it saw). */
   socket: Socket | null
@@ -61,6 +63,7 @@ export function exchange (o: ExchangeOptions): Promise<Seen> {
       socket: null,
       localPort: null,
       reusedSocket: false,
+      rstCode: null,
     }
     let settled = false
     const settle = (): void => {
@@ -120,9 +123,12 @@ export function exchange (o: ExchangeOptions): Promise<Seen> {
   })
 }
 
+/** Sends one probe request: over HTTP/1.1 (exchange) or HTTP/2 (exchangeH2). */
+export type Send = (o: ExchangeOptions) => Promise<Seen>
+
 /** A small JSON GET (the handshake, the target's `seen` record); null when it fails. */
-export async function getJson (url: URL, deadlineMs: number): Promise<{ status: number, json: unknown, seen: Seen } | null> {
-  const seen = await exchange({ url, method: 'GET', agent: false, deadlineMs })
+export async function getJson (send: Send, url: URL, deadlineMs: number): Promise<{ status: number, json: unknown, seen: Seen } | null> {
+  const seen = await send({ url, method: 'GET', agent: false, deadlineMs })
   if (seen.status === null || !seen.complete) return null
   try {
     return { status: seen.status, json: JSON.parse(seen.body), seen }

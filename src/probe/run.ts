@@ -2,7 +2,8 @@
 // time, every one inside the run's time bound), then each cut explained: what the client saw,
 // what the target saw, and the hop that did it.
 import { randomBytes } from 'node:crypto'
-import { getJson, type Seen } from './exchange.ts'
+import { exchange, getJson, type Send, type Seen } from './exchange.ts'
+import { exchangeH2, h2CodeName } from './exchange-h2.ts'
 import { fingerprint, type Fingerprint } from './fingerprint.ts'
 import { search, toleranceMs, type SearchResult } from './search.ts'
 import { deadlineFor, LIMIT_NAMES, LIMITS, targetSaw, trial, type LimitName, type TrialContext, type TrialResult } from './trial.ts'
@@ -10,6 +11,8 @@ import { PROBE_PREFIX, PROBE_PROTOCOL, type ProbeSeen } from '../demo/probe-targ
 
 export interface ProbeOptions {
   maxMs: number
+  /** HTTP/2 instead of HTTP/1.1 (h2 by ALPN on https://, prior knowledge on http://). */
+  http2?: boolean
   concurrency: number
   limits?: readonly LimitName[]
   /** Called once the target answered, before the long part of the run. */
@@ -78,7 +81,8 @@ export async function probe (url: string, o: ProbeOptions): Promise<ProbeReport>
   const base = new URL(url)
   if (!base.pathname.endsWith('/')) base.pathname += '/'
   base.search = ''
-  const hello = await getJson(new URL(`${PROBE_PREFIX.slice(1)}hello`, base), 10_000)
+  const send: Send = o.http2 === true ? exchangeH2 : exchange
+  const hello = await getJson(send, new URL(`${PROBE_PREFIX.slice(1)}hello`, base), 10_000)
   const answer = hello?.json as { probeTarget?: unknown, protocol?: unknown } | null | undefined
   if (hello === null || hello.status !== 200 || answer?.probeTarget !== 'longhaul') {
     const got = hello === null ? 'no answer' : `HTTP ${hello.status}`
@@ -94,13 +98,13 @@ export async function probe (url: string, o: ProbeOptions): Promise<ProbeReport>
   const runEnds = started + boundMs
   const run = randomBytes(4).toString('hex')
   let seq = 0
-  const ctx: TrialContext = { base, nextId: () => `p${run}-${++seq}` }
+  const ctx: TrialContext = { base, send, http2: o.http2 === true, nextId: () => `p${run}-${++seq}` }
   const results = await bounded(limits, o.concurrency, (limit) => search((ms) => trial(ctx, limit, ms), {
     maxMs: o.maxMs,
     mayRun: (ms) => performance.now() + deadlineFor(ms) <= runEnds,
   }))
   const measured: MeasuredLimit[] = []
-  for (const [i, limit] of limits.entries()) measured.push(await explain(base, limit, results[i]!, through))
+  for (const [i, limit] of limits.entries()) measured.push(await explain(ctx, limit, results[i]!, through))
   attributeByTime(measured)
   return {
     url: base.href,
@@ -128,12 +132,12 @@ async function bounded<T, R> (items: readonly T[], n: number, fn: (item: T) => P
   return out
 }
 
-async function explain (base: URL, limit: LimitName, r: SearchResult, through: Fingerprint | null): Promise<MeasuredLimit> {
+async function explain (ctx: TrialContext, limit: LimitName, r: SearchResult, through: Fingerprint | null): Promise<MeasuredLimit> {
   const spec = LIMITS[limit]
   const trials = r.trials.map((t) => ({ ms: t.ms, result: t.kind, atMs: t.kind === 'cut' ? t.atMs : null }))
   const common = { name: limit, title: spec.title, phase: spec.phase, status: r.status, trials }
   if (r.status === 'none') return { ...common, ms: null, lowMs: r.maxMs, toleranceMs: null, reason: null, cut: null }
-  const cut = r.cut === null ? null : await cutReport(base, r.cut, through)
+  const cut = r.cut === null ? null : await cutReport(ctx, r.cut, through)
   if (r.status === 'unfinished') return { ...common, ms: null, lowMs: r.lowMs, toleranceMs: null, reason: r.reason, cut }
   return { ...common, ms: r.ms, lowMs: r.lowMs, toleranceMs: toleranceMs(r.ms), reason: null, cut }
 }
@@ -142,8 +146,8 @@ async function explain (base: URL, limit: LimitName, r: SearchResult, through: F
  * through: how the handshake's response named the hop the client connects to; that hop alone can
  * close the client's connection without a response (an idle close, a body it stopped waiting for).
  */
-async function cutReport (base: URL, t: Extract<TrialResult, { kind: 'cut' | 'hung' }>, through: Fingerprint | null): Promise<CutReport> {
-  const seen = t.kind === 'cut' && t.target !== undefined ? t.target : await targetSaw(base, t.id)
+async function cutReport (ctx: TrialContext, t: Extract<TrialResult, { kind: 'cut' | 'hung' }>, through: Fingerprint | null): Promise<CutReport> {
+  const seen = t.kind === 'cut' && t.target !== undefined ? t.target : await targetSaw(ctx, t.id)
   const s = t.seen
   const when: CutReport['when'] = t.kind === 'hung' ? 'no answer within the probe\'s deadline' : t.phase === 'connection' ? 'on the idle connection' : t.phase === 'mid-body' ? 'mid-body' : 'before the response headers'
   const direct = seen !== null && seen.peer.endsWith(`:${s.localPort ?? -1}`)
@@ -181,11 +185,11 @@ function clientSaw (t: Extract<TrialResult, { kind: 'cut' | 'hung' }>): string {
   const s = t.seen
   if (t.kind === 'hung') return `nothing ended the request within ${deadlineFor(t.ms)} ms (the probe gave up)`
   if (t.phase === 'connection') return 'the connection was closed while idle'
-  const ending = s.ending === 'rst' ? 'a TCP reset (RST)' : 'the connection closed (FIN)'
+  const ending = s.rstCode !== null && s.ending === 'rst' ? `RST_STREAM ${h2CodeName(s.rstCode)}` : s.ending === 'rst' ? 'a TCP reset (RST)' : 'the connection closed (FIN)'
   if (t.phase === 'before-headers') {
     return s.status === null ? `no response: ${ending}` : `HTTP ${s.status} ${s.statusText ?? ''}`.trim() + (s.headers['x-longhaul-probe'] === undefined ? ' from a hop' : '')
   }
-  if (t.clean) return 'HTTP 200, then the body ended cleanly without the target\'s end event: a truncation no client can tell from a complete answer'
+  if (t.clean) return `HTTP 200, then the body ended cleanly${s.rstCode === 0 ? ' (RST_STREAM NO_ERROR)' : ''} without the target's end event: a truncation no client can tell from a complete answer`
   return `HTTP 200, then ${ending} before the end of the body`
 }
 
@@ -194,6 +198,7 @@ function curlSaw (t: Extract<TrialResult, { kind: 'cut' | 'hung' }>): string {
   const s = t.seen
   if (t.kind === 'hung') return 'curl: (28) Operation timed out'
   if (t.phase === 'connection') return 'the next request on it: curl: (52) Empty reply from server, or (56) Connection reset by peer, unless the client notices the close first'
+  if (s.rstCode !== null && s.ending === 'rst') return `curl: (92) HTTP/2 stream 1 was not closed cleanly: ${h2CodeName(s.rstCode)} (err ${s.rstCode})`
   if (s.status === null) return s.ending === 'rst' ? 'curl: (56) Recv failure: Connection reset by peer' : 'curl: (52) Empty reply from server'
   if (t.phase === 'before-headers') return `exit 0 with the error page; curl -f: (22) The requested URL returned error: ${s.status}`
   if (t.clean) return 'exit 0: curl saw a complete response'

@@ -4,8 +4,10 @@
 // bodyIdleTimeout (longhaul's downstream.bodyIdleTimeout), which the doctor does not model.
 import http from 'node:http'
 import https from 'node:https'
+import http2 from 'node:http2'
 import type { Socket } from 'node:net'
-import { exchange, getJson, type Seen } from './exchange.ts'
+import { exchange, getJson, type Send, type Seen } from './exchange.ts'
+import { exchangeH2 } from './exchange-h2.ts'
 import { PROBE_PREFIX, type ProbeSeen, type ProbeShape } from '../demo/probe-target.ts'
 
 export const LIMITS = {
@@ -28,6 +30,9 @@ export type TrialResult =
 
 export interface TrialContext {
   base: URL
+  /** HTTP/1.1 (exchange) or HTTP/2 (exchangeH2). */
+  send: Send
+  http2: boolean
   /** A fresh id per probe request, so the target's record of it can be asked for. */
   nextId: () => string
 }
@@ -62,10 +67,10 @@ function judge (ms: number, id: string, seen: Seen, phaseStart: number | null): 
 }
 
 /** The target's record of a request; a cut in front of it may reach it a moment after the client saw it. */
-export async function targetSaw (base: URL, id: string): Promise<ProbeSeen | null> {
-  const url = new URL(`${PROBE_PREFIX.slice(1)}seen?id=${encodeURIComponent(id)}`, base)
+export async function targetSaw (ctx: Pick<TrialContext, 'base' | 'send'>, id: string): Promise<ProbeSeen | null> {
+  const url = new URL(`${PROBE_PREFIX.slice(1)}seen?id=${encodeURIComponent(id)}`, ctx.base)
   for (let attempt = 0; ; attempt++) {
-    const got = await getJson(url, 5000)
+    const got = await getJson(ctx.send, url, 5000)
     if (got === null || got.status !== 200) return null
     const seen = got.json as ProbeSeen
     if (seen.end !== 'open' || attempt === 9) return seen
@@ -75,7 +80,7 @@ export async function targetSaw (base: URL, id: string): Promise<ProbeSeen | nul
 
 async function simple (ctx: TrialContext, shape: ProbeShape, ms: number): Promise<TrialResult> {
   const id = ctx.nextId()
-  const seen = await exchange({ url: runUrl(ctx, id, shape, ms), method: 'GET', agent: false, deadlineMs: deadlineFor(ms), headers: { 'x-request-id': id } })
+  const seen = await ctx.send({ url: runUrl(ctx, id, shape, ms), method: 'GET', agent: false, deadlineMs: deadlineFor(ms), headers: { 'x-request-id': id } })
   return judge(ms, id, seen, seen.startedAt)
 }
 
@@ -86,10 +91,10 @@ async function simple (ctx: TrialContext, shape: ProbeShape, ms: number): Promis
  */
 async function silence (ctx: TrialContext, ms: number): Promise<TrialResult> {
   const id = ctx.nextId()
-  const seen = await exchange({ url: runUrl(ctx, id, 'silence', ms), method: 'GET', agent: false, deadlineMs: deadlineFor(ms), headers: { 'x-request-id': id }, startMarker: `start ${id}` })
+  const seen = await ctx.send({ url: runUrl(ctx, id, 'silence', ms), method: 'GET', agent: false, deadlineMs: deadlineFor(ms), headers: { 'x-request-id': id }, startMarker: `start ${id}` })
   const r = judge(ms, id, seen, seen.startEventAt ?? seen.headersAt)
   if (r.kind !== 'cut' || r.phase !== 'mid-body') return r
-  const target = await targetSaw(ctx.base, id)
+  const target = await targetSaw(ctx, id)
   // Cancelled: the app was silent until the cut; completed: until its own end, the cut came with it or after.
   const silent = target != null && target.end !== 'open' && target.headersAfterMs !== null && target.endedAfterMs !== null ? target.endedAfterMs - target.headersAfterMs : null
   return { ...r, atMs: silent ?? r.atMs, target }
@@ -98,7 +103,7 @@ async function silence (ctx: TrialContext, ms: number): Promise<TrialResult> {
 async function upload (ctx: TrialContext, ms: number): Promise<TrialResult> {
   const id = ctx.nextId()
   let firstChunkAt: number | null = null
-  const seen = await exchange({
+  const seen = await ctx.send({
     url: runUrl(ctx, id, 'upload', ms),
     method: 'POST',
     agent: false,
@@ -119,7 +124,7 @@ async function upload (ctx: TrialContext, ms: number): Promise<TrialResult> {
         req.once('response', done)
         req.once('close', done)
       })
-      if (!req.destroyed && req.socket?.writable === true) req.end(UPLOAD_CHUNK)
+      if (!req.destroyed && req.writable) req.end(UPLOAD_CHUNK)
     },
   })
   return judge(ms, id, seen, firstChunkAt)
@@ -166,12 +171,67 @@ async function keepAlive (ctx: TrialContext, ms: number): Promise<TrialResult> {
   }
 }
 
+/** HTTP/2: one session, a request, then T idle, then a second stream on the same session. */
+async function keepAliveH2 (ctx: TrialContext, ms: number): Promise<TrialResult> {
+  const session = http2.connect(ctx.base.origin)
+  session.on('error', () => {})
+  const closed = new Promise<number>((resolve) => {
+    session.once('goaway', () => resolve(performance.now()))
+    session.once('close', () => resolve(performance.now()))
+  })
+  try {
+    const id = ctx.nextId()
+    const first = await onSession(session, runUrl(ctx, id, 'keep-alive', 0), id)
+    const firstResult = judge(0, id, first, null)
+    if (firstResult.kind !== 'survived') return firstResult
+    const idleFrom = first.endedAt
+    const closedAt = await Promise.race([closed, new Promise<null>((resolve) => setTimeout(resolve, ms, null))])
+    if (closedAt !== null) return { kind: 'cut', ms, id, seen: first, atMs: Math.round(closedAt - idleFrom), phase: 'connection', clean: false }
+    const id2 = ctx.nextId()
+    const second = judge(ms, id2, await onSession(session, runUrl(ctx, id2, 'keep-alive', 0), id2), null)
+    return second.kind === 'survived' ? { kind: 'survived', ms, id, seen: first } : { kind: 'cut', ms, id, seen: first, atMs: ms, phase: 'connection', clean: false }
+  } finally {
+    session.destroy()
+  }
+}
+
+/** A short GET on an open session (the keep-alive trial's two requests). */
+function onSession (session: http2.ClientHttp2Session, url: URL, id: string): Promise<Seen> {
+  return new Promise((resolve) => {
+    const seen: Seen = { startedAt: performance.now(), headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null, headers: {}, body: '', complete: false, ending: null, error: null, socket: null, localPort: session.socket?.localPort ?? null, reusedSocket: true, rstCode: null }
+    let stream: http2.ClientHttp2Stream
+    try {
+      stream = session.request({ ':path': `${url.pathname}${url.search}`, 'x-request-id': id })
+    } catch (err) {
+      seen.error = (err as Error).message
+      seen.endedAt = performance.now()
+      return resolve(seen)
+    }
+    const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), deadlineFor(0))
+    stream.on('response', (h) => {
+      seen.headersAt = performance.now()
+      seen.status = Number(h[':status'])
+      if (h['x-longhaul-probe'] !== undefined) seen.headers['x-longhaul-probe'] = String(h['x-longhaul-probe'])
+      if (h.server !== undefined) seen.headers.server = String(h.server)
+    })
+    stream.setEncoding('utf8')
+    stream.on('data', (c: string) => { seen.body += c })
+    stream.on('end', () => { seen.complete = true })
+    stream.on('error', (err: Error) => { seen.error ??= err.message })
+    stream.on('close', () => {
+      clearTimeout(timer)
+      seen.endedAt = performance.now()
+      resolve(seen)
+    })
+  })
+}
+
 export function trial (ctx: TrialContext, limit: LimitName, ms: number): Promise<TrialResult> {
   switch (limit) {
     case 'firstByteTimeout': return simple(ctx, 'hold-headers', ms)
     case 'streamIdleTimeout': return silence(ctx, ms)
     case 'requestTimeout': return simple(ctx, 'drip', ms)
     case 'bodyIdleTimeout': return upload(ctx, ms)
-    case 'serverIdleTimeout': return keepAlive(ctx, ms)
+    case 'serverIdleTimeout': return ctx.http2 ? keepAliveH2(ctx, ms) : keepAlive(ctx, ms)
   }
 }
