@@ -125,6 +125,14 @@ describe('probe target', { timeout: 20_000 }, () => {
     assert.ok(s.maxBodyGapMs! >= 250, String(s.maxBodyGapMs))
   })
 
+  test('upload at a given rate: the target reads 64 KiB at 128 KiB/s, and the sender waits for it', async () => {
+    const id = nextId()
+    const t0 = performance.now()
+    const r = await get(`/longhaul-probe/run?id=${id}&shape=upload&rate=131072`, { method: 'POST', body: Buffer.alloc(65536, 'r') })
+    assert.equal(r.text, `end ${id} bytes=65536\n`)
+    assert.ok(performance.now() - t0 >= 450, `took ${performance.now() - t0} ms`)
+  })
+
   test('bad input gets a clear error and changes nothing', async () => {
     const id = nextId()
     const cases: Array<[string, number, RegExp]> = [
@@ -133,6 +141,7 @@ describe('probe target', { timeout: 20_000 }, () => {
       [`/longhaul-probe/run?id=${id}&shape=drip&ms=-1`, 400, /invalid ms: '-1'/],
       [`/longhaul-probe/run?id=${id}&shape=drip&ms=3600001`, 400, /invalid ms/],
       [`/longhaul-probe/run?id=${id}&shape=drip&every=0`, 400, /invalid every: '0'/],
+      [`/longhaul-probe/run?id=${id}&shape=upload&rate=fast`, 400, /invalid rate: 'fast' \(an integer number of bytes per second/],
       ['/longhaul-probe/seen?id=never-sent', 404, /no probe request with id 'never-sent' reached the target/],
       ['/longhaul-probe/other', 404, /answers \/longhaul-probe\/hello, run and seen/],
     ]

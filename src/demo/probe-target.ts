@@ -19,7 +19,7 @@ export const PROBE_SHAPES = {
   'hold-headers': 'hold the response headers for ms, then answer',
   silence: 'send the headers and a start event, stay silent for ms, then send the end event',
   drip: 'send the headers, then a byte every `every` ms (default 250) for ms in all, then the end event',
-  upload: 'read the request body (at whatever rate it comes), then answer with its size and the longest gap between its chunks',
+  upload: 'read the request body (as it comes, or at `rate` bytes per second), then answer with its size and the longest wait for a chunk',
   'keep-alive': 'answer at once; the connection\'s close is stamped (when, and by whom)',
 } as const
 
@@ -60,24 +60,26 @@ const END = (id: string): string => `event: probe\ndata: end ${id}\n\n`
 const STREAM_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' }
 const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }
 
-type Query = { ok: true, id: string, shape: ProbeShape, ms: number, every: number } | { ok: false, error: string }
+type Query = { ok: true, id: string, shape: ProbeShape, ms: number, every: number, rate: number | null } | { ok: false, error: string }
 
 function parseRun (q: URLSearchParams): Query {
   const id = q.get('id') ?? ''
   if (!ID.test(id)) return { ok: false, error: `invalid id: '${id}' (1-80 letters, digits, _ . -)` }
   const shape = q.get('shape') ?? ''
   if (!Object.hasOwn(PROBE_SHAPES, shape)) return { ok: false, error: `invalid shape: '${shape}' (one of ${Object.keys(PROBE_SHAPES).join(', ')})` }
-  const int = (name: string, fallback: number, min: number): number | string => {
+  const int = <T extends number | null>(name: string, fallback: T, min: number, unit = 'ms'): number | T | string => {
     const raw = q.get(name)
     if (raw === null) return fallback
     const n = Number(raw)
-    return /^\d+$/.test(raw) && n >= min && n <= MAX_PROBE_MS ? n : `invalid ${name}: '${raw}' (an integer number of ms, ${min} to ${MAX_PROBE_MS})`
+    return /^\d+$/.test(raw) && n >= min && n <= MAX_PROBE_MS ? n : `invalid ${name}: '${raw}' (an integer number of ${unit}, ${min} to ${MAX_PROBE_MS})`
   }
   const ms = int('ms', 0, 0)
   if (typeof ms === 'string') return { ok: false, error: ms }
   const every = int('every', DEFAULT_DRIP_MS, 1)
   if (typeof every === 'string') return { ok: false, error: every }
-  return { ok: true, id, shape: shape as ProbeShape, ms, every }
+  const rate = int('rate', null, 1, 'bytes per second')
+  if (typeof rate === 'string') return { ok: false, error: rate }
+  return { ok: true, id, shape: shape as ProbeShape, ms, every, rate }
 }
 
 /** The probe target of one demo upstream: its records, kept for the most recent probe requests. */
@@ -209,11 +211,12 @@ const SHAPES: Readonly<Record<ProbeShape, ShapeHandler>> = {
     let last = performance.now()
     let maxGap = 0
     for await (const chunk of x.req as AsyncIterable<Buffer>) {
-      const now = performance.now()
-      if (x.bytesIn > 0) maxGap = Math.max(maxGap, now - last)
-      last = now
+      if (x.bytesIn > 0) maxGap = Math.max(maxGap, performance.now() - last)
       x.bytesIn += chunk.length
       seen.maxBodyGapMs = Math.round(maxGap)
+      // A slow reader: backpressure reaches the sender, as from an app that processes as it reads.
+      if (q.rate !== null && !(await x.sleep(chunk.length * 1000 / q.rate))) return
+      last = performance.now()
     }
     seen.maxBodyGapMs = Math.round(maxGap)
     if (await begin(TEXT_HEADERS)) x.end(`end ${q.id} bytes=${x.bytesIn}\n`)
