@@ -10,7 +10,7 @@ export interface FullReport extends ProbeReport {
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
 
 export function planText (p: ProbePlan): string {
-  return `longhaul probe: ${p.url}${p.reachedThrough === null ? '' : ` (reached through ${p.reachedThrough})`}
+  return `longhaul probe: ${p.url} over ${p.protocol}${p.reachedThrough === null ? '' : ` (reached through ${p.reachedThrough})`}
   measuring ${p.limits.length} limits: ${p.limits.join(', ')}
   each probe request lasts at most ${seconds(p.maxMs)} (--max) plus its own deadline; at most ${p.concurrency} at a time; the run ends within ${seconds(p.boundMs)}
 `

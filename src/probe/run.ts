@@ -21,6 +21,7 @@ export interface ProbeOptions {
 
 export interface ProbePlan {
   url: string
+  protocol: 'http/1.1' | 'h2'
   limits: readonly LimitName[]
   maxMs: number
   concurrency: number
@@ -61,6 +62,7 @@ export interface MeasuredLimit {
 
 export interface ProbeReport {
   url: string
+  protocol: 'http/1.1' | 'h2'
   reachedThrough: string | null
   maxMs: number
   concurrency: number
@@ -92,7 +94,7 @@ export async function probe (url: string, o: ProbeOptions): Promise<ProbeReport>
   const through = fingerprint(hello.seen)
   const limits = o.limits ?? LIMIT_NAMES
   const boundMs = runBoundMs(limits.length, o.maxMs, o.concurrency)
-  o.onPlan?.({ url: base.href, limits, maxMs: o.maxMs, concurrency: o.concurrency, boundMs, reachedThrough: through?.by ?? null })
+  o.onPlan?.({ url: base.href, protocol: ctxProtocol(o), limits, maxMs: o.maxMs, concurrency: o.concurrency, boundMs, reachedThrough: through?.by ?? null })
 
   const started = performance.now()
   const runEnds = started + boundMs
@@ -108,6 +110,7 @@ export async function probe (url: string, o: ProbeOptions): Promise<ProbeReport>
   attributeByTime(measured)
   return {
     url: base.href,
+    protocol: ctxProtocol(o),
     reachedThrough: through?.by ?? null,
     maxMs: o.maxMs,
     concurrency: o.concurrency,
@@ -117,6 +120,8 @@ export async function probe (url: string, o: ProbeOptions): Promise<ProbeReport>
     cleanCuts: measured.filter((m) => m.cut?.clean === true).length,
   }
 }
+
+const ctxProtocol = (o: ProbeOptions): 'http/1.1' | 'h2' => o.http2 === true ? 'h2' : 'http/1.1'
 
 /** Runs fn over items, at most n at a time, keeping the order of the results. */
 async function bounded<T, R> (items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
