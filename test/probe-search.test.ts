@@ -4,13 +4,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { search, toleranceMs, MAX_TRIALS } from '../src/probe/search.ts'
 import { fingerprint, sseErrorCode } from '../src/probe/fingerprint.ts'
-import type { Seen } from '../src/probe/exchange.ts'
+import { newSeen, type Seen } from '../src/probe/exchange.ts'
 import type { TrialResult } from '../src/probe/trial.ts'
 
-const seen = (over: Partial<Seen> = {}): Seen => ({
-  startedAt: 0, headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null, headers: {}, body: '',
-  complete: false, ending: null, error: null, socket: null, localPort: null, reusedSocket: false, rstCode: null, ...over,
-})
+const seen = (over: Partial<Seen> = {}): Seen => newSeen({ startedAt: 0, ...over })
 
 /** A chain with one idle-type limit: a trial longer than it is cut at the limit (plus lateMs). */
 function chain (limitMs: number | null, lateMs = 0, mode: 'cut' | 'hang' = 'cut'): { trial: (ms: number) => Promise<TrialResult>, tried: number[] } {

@@ -3,7 +3,7 @@
 // clean end) or RST_STREAM with a code; NO_ERROR on a response that is not finished is a truncation
 // a client cannot tell from a real end.
 import http2 from 'node:http2'
-import { BODY_KEPT, KEPT_HEADERS, type ExchangeOptions, type Seen } from './exchange.ts'
+import { BODY_KEPT, KEPT_HEADERS, newSeen, settler, type ExchangeOptions, type Seen } from './exchange.ts'
 
 /** RFC 9113 §7 error codes, by value. */
 const CODES = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED']
@@ -15,20 +15,12 @@ export function h2CodeName (code: number): string {
 /** One stream on a session of its own (a probe request never shares a connection with another). */
 export function exchangeH2 (o: ExchangeOptions): Promise<Seen> {
   return new Promise((resolve) => {
-    const seen: Seen = {
-      startedAt: performance.now(), headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null,
-      headers: {}, body: '', complete: false, ending: null, error: null, socket: null, localPort: null, reusedSocket: false, rstCode: null,
-    }
+    const seen = newSeen()
     const session = http2.connect(o.url.origin)
-    let settled = false
-    const settle = (): void => {
-      if (settled) return
-      settled = true
+    const settle = settler(seen, resolve, () => {
       clearTimeout(deadline)
-      seen.endedAt = performance.now()
       session.destroy()
-      resolve(seen)
-    }
+    })
     const deadline = setTimeout(() => {
       seen.ending ??= 'deadline'
       seen.error ??= `no end within the probe's own deadline of ${o.deadlineMs} ms`

@@ -45,34 +45,31 @@ export interface ExchangeOptions {
   startMarker?: string
 }
 
+/** A Seen with nothing seen yet, its clock started now. */
+export function newSeen (over: Partial<Seen> = {}): Seen {
+  return {
+    startedAt: performance.now(), headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null,
+    headers: {}, body: '', complete: false, ending: null, error: null, socket: null, localPort: null, reusedSocket: false, rstCode: null, ...over,
+  }
+}
+
+/** Ends an exchange once, whichever of its events comes first: stamps the end, cleans up, resolves. */
+export function settler (seen: Seen, resolve: (seen: Seen) => void, cleanup: () => void): () => void {
+  let settled = false
+  return () => {
+    if (settled) return
+    settled = true
+    cleanup()
+    seen.endedAt = performance.now()
+    resolve(seen)
+  }
+}
+
 export function exchange (o: ExchangeOptions): Promise<Seen> {
   const lib = o.url.protocol === 'https:' ? https : http
   return new Promise((resolve) => {
-    const seen: Seen = {
-      startedAt: performance.now(),
-      headersAt: null,
-      startEventAt: null,
-      endedAt: 0,
-      status: null,
-      statusText: null,
-      headers: {},
-      body: '',
-      complete: false,
-      ending: null,
-      error: null,
-      socket: null,
-      localPort: null,
-      reusedSocket: false,
-      rstCode: null,
-    }
-    let settled = false
-    const settle = (): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(deadline)
-      seen.endedAt = performance.now()
-      resolve(seen)
-    }
+    const seen = newSeen()
+    const settle = settler(seen, resolve, () => clearTimeout(deadline))
     const req = lib.request(o.url, { method: o.method, agent: o.agent, headers: { 'user-agent': 'longhaul-probe/1', ...o.headers } })
     const deadline = setTimeout(() => {
       seen.ending ??= 'deadline'

@@ -6,7 +6,7 @@ import http from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
 import type { Socket } from 'node:net'
-import { exchange, getJson, type Send, type Seen } from './exchange.ts'
+import { exchange, getJson, newSeen, type Send, type Seen } from './exchange.ts'
 import { exchangeH2 } from './exchange-h2.ts'
 import { PROBE_PREFIX, type ProbeSeen, type ProbeShape } from '../demo/probe-target.ts'
 
@@ -198,7 +198,7 @@ async function keepAliveH2 (ctx: TrialContext, ms: number): Promise<TrialResult>
 /** A short GET on an open session (the keep-alive trial's two requests). */
 function onSession (session: http2.ClientHttp2Session, url: URL, id: string): Promise<Seen> {
   return new Promise((resolve) => {
-    const seen: Seen = { startedAt: performance.now(), headersAt: null, startEventAt: null, endedAt: 0, status: null, statusText: null, headers: {}, body: '', complete: false, ending: null, error: null, socket: null, localPort: session.socket?.localPort ?? null, reusedSocket: true, rstCode: null }
+    const seen = newSeen({ localPort: session.socket?.localPort ?? null, reusedSocket: true })
     let stream: http2.ClientHttp2Stream
     try {
       stream = session.request({ ':path': `${url.pathname}${url.search}`, 'x-request-id': id })
