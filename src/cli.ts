@@ -159,7 +159,9 @@ function explainRoute (route: RouteConfig): string {
   const lines = [`route ${route.name} → upstream ${route.upstream}`, `${'limit'.padEnd(17)} ${'value'.padEnd(22)} ${'source'.padEnd(9)} outcome`]
   for (const name of ROUTE_TIMEOUT_NAMES) {
     const limit = t[name]
-    const value = name === 'firstByte' && t.firstByteFollowsRequest ? `= request (${formatDuration(t.request.ms)})` : formatDuration(limit.ms)
+    const value = name === 'firstByte' && t.firstByteFollowsRequest
+      ? `= request (${formatDuration(t.request.ms)})`
+      : name === 'firstEvent' && t.firstEventFollowsStreamIdle ? `= streamIdle (${formatDuration(t.streamIdle.ms)})` : formatDuration(limit.ms)
     lines.push(`${name.padEnd(17)} ${value.padEnd(22)} ${limit.source.padEnd(9)} ${ROUTE_TIMEOUTS[name].outcome}`)
   }
   return `${lines.join('\n')}\n`

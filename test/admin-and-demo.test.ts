@@ -62,6 +62,7 @@ routes:
   const [chat, rest] = config.routes
   assert.deepEqual(chat!.timeouts, {
     firstByte: { ms: 120_000, source: 'route' },
+    firstEvent: { ms: 45_000, source: 'default' },
     streamIdle: { ms: 45_000, source: 'defaults' },
     request: { ms: 900_000, source: 'route' },
     maxClientTimeout: { ms: 900_000, source: 'default' },

@@ -7,7 +7,7 @@ import { Deadline, type RequestLimits } from '../src/gateway/deadline.ts'
 import type { Ending } from '../src/gateway/outcome.ts'
 import { FakeClock } from './helpers/clock.ts'
 
-const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, streamIdleMs: 300, tunnelIdleMs: 500 }
+const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, streamIdleMs: 300, firstEventMs: null, awaitsFirstEvent: false, tunnelIdleMs: 500 }
 const DOWNSTREAM = { bodyIdleTimeoutMs: 200, sendTimeoutMs: 400 }
 
 function deadline (limits: Partial<RequestLimits> = {}): { clock: FakeClock, d: Deadline, endings: Ending[] } {
@@ -122,4 +122,39 @@ test('remainingMs: the budget left for the upstream, never 0 (which would read a
   clock.tick(749.9)
   assert.equal(d.remainingMs(), 1)
   assert.equal(deadline({ totalMs: null }).d.remainingMs(), null)
+})
+
+test('firstEvent: from the headers to the first answer event streamIdle does not run; after it, streamIdle governs', () => {
+  const { clock, d, endings } = deadline({ firstEventMs: 2000, awaitsFirstEvent: true })
+  clock.tick(100)
+  d.responseStarted()
+  d.touch() // a comment: no event, and no silence of streamIdle's
+  clock.tick(1500) // far past streamIdle (300)
+  assert.deepEqual(endings, [])
+  d.firstEventArrived()
+  clock.tick(299)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'stream_idle_timeout', limitMs: 300 }])
+})
+
+test('firstEvent fires at its limit after the headers, as first_event_timeout; a held retry puts it back to wait for headers', () => {
+  const cut = deadline({ firstEventMs: 2000, awaitsFirstEvent: true })
+  cut.d.responseStarted()
+  cut.clock.tick(1999)
+  assert.deepEqual(cut.endings, [])
+  cut.clock.tick(1)
+  assert.deepEqual(cut.endings, [{ outcome: 'first_event_timeout', limitMs: 2000 }])
+
+  const retried = deadline({ firstEventMs: 2000, awaitsFirstEvent: true })
+  retried.d.responseStarted()
+  retried.clock.tick(1500)
+  retried.d.retryingResponse()
+  retried.clock.tick(1000) // the first try's firstEvent would have fired by now
+  assert.deepEqual(retried.endings, [])
+  retried.d.responseStarted() // the next try's headers: a fresh firstEvent
+  retried.clock.tick(1999)
+  assert.deepEqual(retried.endings, [])
+  retried.clock.tick(1)
+  assert.deepEqual(retried.endings, [{ outcome: 'first_event_timeout', limitMs: 2000 }])
 })

@@ -2,7 +2,7 @@
 // limits, and the outcome names the limit that binds (DESIGN.md §11).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { resolveLimits, TIMER_MAX_MS, type RequestLimits } from '../src/gateway/deadline.ts'
+import { clientBudgetMs, resolveLimits, TIMER_MAX_MS, type RequestLimits } from '../src/gateway/deadline.ts'
 import type { Limit, LimitSource, RouteTimeouts } from '../src/config/runtime.ts'
 
 const S = 1000
@@ -14,12 +14,15 @@ const route = (ms: number | null, source: LimitSource = 'route'): Limit => ({ ms
  * RouteTimeouts as resolve.ts builds them: firstByte follows request unless written,
  * maxClientTimeout defaults to request, streamIdle to 5m.
  */
-function timeouts (t: { request: number | null, firstByte?: number | null, streamIdle?: number | null, maxClientTimeout?: number | null }): RouteTimeouts {
+function timeouts (t: { request: number | null, firstByte?: number | null, streamIdle?: number | null, firstEvent?: number | null, maxClientTimeout?: number | null }): RouteTimeouts {
+  const streamIdle = t.streamIdle === undefined ? route(5 * M, 'default') : route(t.streamIdle)
   return {
     request: route(t.request),
     firstByte: t.firstByte === undefined ? route(t.request, 'default') : route(t.firstByte),
     firstByteFollowsRequest: t.firstByte === undefined,
-    streamIdle: t.streamIdle === undefined ? route(5 * M, 'default') : route(t.streamIdle),
+    streamIdle,
+    firstEvent: t.firstEvent === undefined ? route(streamIdle.ms, 'default') : route(t.firstEvent),
+    firstEventFollowsStreamIdle: t.firstEvent === undefined,
     maxClientTimeout: t.maxClientTimeout === undefined ? route(t.request, 'default') : route(t.maxClientTimeout),
     tunnelIdle: route(5 * M, 'default')
   }
@@ -99,4 +102,29 @@ test('streamIdle passes through, none stays null, and is clamped to the timer ma
   assert.equal(limits(timeouts({ request: null, firstByte: null, streamIdle: 720 * 60 * M }), undefined).streamIdleMs, TIMER_MAX_MS)
   // The client's budget never changes streamIdle.
   assert.equal(limits(timeouts({ request: 10 * M, streamIdle: 90 * S }), '1000').streamIdleMs, 90 * S)
+})
+
+test('the client budget: x-longhaul-timeout-ms, else the SDK\'s X-Stainless-Timeout in seconds; firstEvent only when written', () => {
+  const table: Array<[string | undefined, string | undefined, number | undefined | RegExp]> = [
+    [undefined, undefined, undefined],
+    ['1500', undefined, 1500],
+    [undefined, '1', 1000],
+    [undefined, '600.0', 600_000], // the Python SDKs
+    [undefined, '2.5', 2500],
+    [undefined, '0', undefined], // a JavaScript SDK's timeout under a second, truncated: no budget
+    ['1600', '1', 1600], // x-longhaul-timeout-ms wins, even when longer
+    [undefined, 'soon', /X-Stainless-Timeout must be a number of seconds, got 'soon'/],
+    [undefined, '-1', /X-Stainless-Timeout/],
+    ['x', '1', /x-longhaul-timeout-ms must be/]
+  ]
+  for (const [longhaul, sdk, want] of table) {
+    const got = clientBudgetMs(longhaul, sdk)
+    if (want instanceof RegExp) assert.match(String(got), want)
+    else assert.equal(got, want, `${longhaul} / ${sdk}`)
+  }
+  const viaSdk = limits(timeouts({ request: 10 * M }), undefined)
+  assert.equal(viaSdk.awaitsFirstEvent, false)
+  assert.equal(viaSdk.firstEventMs, null)
+  const sdk = resolveLimits(timeouts({ request: 10 * M, firstEvent: 3 * S }), undefined, '1') as RequestLimits
+  assert.deepEqual([sdk.totalMs, sdk.totalOutcome, sdk.totalSource, sdk.firstEventMs, sdk.awaitsFirstEvent], [1000, 'client_deadline_exceeded', 'client', 3000, true])
 })

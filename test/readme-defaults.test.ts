@@ -88,7 +88,7 @@ test('the config key table gives the schema\'s defaults', () => {
 
 function readmeDefault (name: RouteTimeoutName, quote: string): string {
   const value: string = ROUTE_TIMEOUTS[name].default
-  return value === 'request' ? `= ${quote}request${quote}` : `${quote}${value}${quote}`
+  return value === 'request' || value === 'streamIdle' ? `= ${quote}${value}${quote}` : `${quote}${value}${quote}`
 }
 
 test('route timeouts: the key table and the timeout table give the defaults of the one table in config/schema.ts', () => {

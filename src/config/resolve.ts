@@ -33,14 +33,17 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
     if (defaults[key] !== undefined) return { ms: defaults[key], source: 'defaults' }
     return undefined
   }
-  const builtin = (key: TimeoutKey, requestMs: number | null): Limit => {
+  /** The built-in value; `follows` is the limit it follows when it follows one (request, streamIdle). */
+  const builtin = (key: TimeoutKey, follows: number | null): Limit => {
     const value = builtinTimeout(key)
-    return { ms: value === 'request' ? requestMs : value, source: 'default' }
+    return { ms: typeof value === 'number' ? value : follows, source: 'default' }
   }
   const request = pick('request') ?? builtin('request', null)
   const streamIdle = pick('streamIdle') ?? builtin('streamIdle', request.ms)
   const explicitFirstByte = pick('firstByte')
   const firstByte = explicitFirstByte ?? builtin('firstByte', request.ms)
+  const explicitFirstEvent = pick('firstEvent')
+  const firstEvent = explicitFirstEvent ?? builtin('firstEvent', streamIdle.ms)
   const maxClientTimeout = pick('maxClientTimeout') ?? builtin('maxClientTimeout', request.ms)
   const tunnelIdle = pick('tunnelIdle') ?? builtin('tunnelIdle', request.ms)
 
@@ -58,10 +61,13 @@ function resolveTimeouts (route: ParsedRoute, parsed: Parsed, path: ConfigPath, 
   if (streamIdle.source !== 'default' && streamIdle.ms !== null && request.ms !== null && streamIdle.ms >= request.ms) {
     report('warning', where('streamIdle'), `streamIdle (${formatDuration(streamIdle.ms)}) is not shorter than request (${formatDuration(request.ms)}): a silent stream is always cut by request first`)
   }
+  if (explicitFirstEvent !== undefined && firstEvent.ms !== null && request.ms !== null && firstEvent.ms >= request.ms) {
+    report('warning', where('firstEvent'), `firstEvent (${formatDuration(firstEvent.ms)}) is not shorter than request (${formatDuration(request.ms)}): a stream that never answers is always cut by request first`)
+  }
   if (lt(maxClientTimeout.ms, request.ms)) {
     report('error', where('maxClientTimeout'), `maxClientTimeout (${formatDuration(maxClientTimeout.ms)}) is shorter than request (${formatDuration(request.ms)}): it is how far a client may extend request, so it cannot be shorter`)
   }
-  return { request, streamIdle, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout, tunnelIdle }
+  return { request, streamIdle, firstEvent, firstEventFollowsStreamIdle: explicitFirstEvent === undefined, firstByte, firstByteFollowsRequest: explicitFirstByte === undefined, maxClientTimeout, tunnelIdle }
 }
 
 function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): RetryPolicy {
@@ -69,6 +75,7 @@ function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): Re
   const statuses = new Set<number>()
   for (const condition of r.on) if (/^\d+$/.test(condition)) statuses.add(Number(condition))
   if (r.backoff.base > r.backoff.max) report('error', [...path, 'retry', 'backoff', 'base'], `retry.backoff.base (${formatDuration(r.backoff.base)}) is longer than retry.backoff.max (${formatDuration(r.backoff.max)})`)
+
   if (r.attempts === 1 && route.retry.on.length > 0 && JSON.stringify(route.retry.on) !== '["connect-failure"]') {
     report('warning', [...path, 'retry', 'attempts'], 'retry.attempts is 1 (no retry): retry.on never applies')
   }
@@ -186,7 +193,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       }),
       upstream: r.upstream,
       timeouts: Object.freeze(resolveTimeouts(r, parsed, path, report)),
-      sse: Object.freeze({ errorEvent: r.sse.errorEvent, heartbeatMs: r.sse.heartbeat ?? null }),
+      sse: Object.freeze({ errorEvent: r.sse.errorEvent, heartbeatMs: r.sse.heartbeat ?? null, metrics: r.sse.metrics }),
       stripPrefix: strip,
       retry: resolveRetry(r, path, report)
     })

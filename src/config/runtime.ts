@@ -13,6 +13,10 @@ export interface RouteTimeouts {
   /** firstByte was not written anywhere: it follows the request's effective limit (client deadline included). */
   readonly firstByteFollowsRequest: boolean
   readonly streamIdle: Limit
+  /** Response headers to the first event that carries an answer. */
+  readonly firstEvent: Limit
+  /** firstEvent was not written anywhere: it follows streamIdle (one clock from the headers on, as before it existed). */
+  readonly firstEventFollowsStreamIdle: boolean
   readonly request: Limit
   readonly maxClientTimeout: Limit
   /** Silence in both directions of a WebSocket tunnel. */
@@ -29,8 +33,13 @@ export interface RouteConfig {
   }
   readonly upstream: string
   readonly timeouts: RouteTimeouts
-  /** heartbeatMs: the SSE heartbeat interval; null = off. */
-  readonly sse: { readonly errorEvent: boolean, readonly heartbeatMs: number | null }
+  readonly sse: {
+    readonly errorEvent: boolean
+    /** The SSE heartbeat interval; null = off. */
+    readonly heartbeatMs: number | null
+    /** Parse event streams for the token-stream metrics. */
+    readonly metrics: boolean
+  }
   readonly stripPrefix: string | null
   readonly retry: RetryPolicy
 }

@@ -75,11 +75,13 @@ const retryCondition = z.union([
  * The route timeouts, one row each: what each limit is, its built-in default (provenance
  * `default`) and the outcome that names it when it fires. The one list of route timeouts: the
  * schema below, resolve.ts, /config, `check --explain`, the doctor and the Deadline read it, and a
- * test holds the README's tables to it. `default: 'request'` follows the route's request limit.
+ * test holds the README's tables to it. `default: 'request'` follows the route's request limit,
+ * `default: 'streamIdle'` its streamIdle limit.
  * Route timeouts have provenance, so they carry no zod default: resolve.ts applies these.
  */
 export const ROUTE_TIMEOUTS = {
   firstByte: { default: 'request', outcome: 'first_byte_timeout', meaning: 'Until response headers arrive, counted from the request\'s arrival.' },
+  firstEvent: { default: 'streamIdle', outcome: 'first_event_timeout', meaning: 'Longest wait from the response headers to the first event that carries an answer (SSE comments, heartbeats and Anthropic\'s ping and preamble events do not count; on a body that is not an event stream, its first byte). While it runs, streamIdle does not; after that event, streamIdle governs.' },
   streamIdle: { default: '5m', outcome: 'stream_idle_timeout', meaning: 'Max silence between response body chunks; re-armed per chunk, paused while a slow client holds the response back.' },
   request: { default: '10m', outcome: 'request_timeout', meaning: 'The whole exchange, from arrival to the last response byte; `none` = unlimited (streamIdle still applies).' },
   maxClientTimeout: { default: 'request', outcome: 'client_deadline_exceeded', meaning: 'How far a client\'s x-longhaul-timeout-ms may extend `request` (the default: a client can shorten, not lengthen).' },
@@ -92,15 +94,15 @@ export const DEFAULT_QUEUE_TIMEOUT = '30s'
 export type RouteTimeoutName = keyof typeof ROUTE_TIMEOUTS
 export const ROUTE_TIMEOUT_NAMES = Object.keys(ROUTE_TIMEOUTS) as RouteTimeoutName[]
 
-/** A route timeout's built-in value in ms, or 'request' when it follows the request limit. */
-export function builtinTimeout (name: RouteTimeoutName): number | 'request' {
+/** A route timeout's built-in value in ms, or the limit it follows ('request', 'streamIdle'). */
+export function builtinTimeout (name: RouteTimeoutName): number | 'request' | 'streamIdle' {
   const value: string = ROUTE_TIMEOUTS[name].default
-  return value === 'request' ? 'request' : parseDuration(value) as number
+  return value === 'request' || value === 'streamIdle' ? value : parseDuration(value) as number
 }
 
 const timeouts = z.strictObject(Object.fromEntries(ROUTE_TIMEOUT_NAMES.map((name) => {
   const row = ROUTE_TIMEOUTS[name]
-  const fallback = row.default === 'request' ? 'the request limit' : row.default
+  const fallback: string = row.default === 'request' || row.default === 'streamIdle' ? `the ${row.default} limit` : row.default
   return [name, durationOrNone.optional().describe(`${row.meaning} Default: ${fallback}. Outcome ${row.outcome}.`)]
 })) as Record<RouteTimeoutName, z.ZodOptional<typeof durationOrNone>>)
 
@@ -166,7 +168,8 @@ const route = z.strictObject({
   timeouts: timeouts.optional(),
   sse: z.strictObject({
     errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send the error record `event: error` naming the outcome (the SDKs of OpenAI and Anthropic raise it as their API error).'),
-    heartbeat: duration.refine((ms) => ms >= 100, { error: 'heartbeat must be at least 100ms' }).optional().describe('While a text/event-stream response is silent this long and at an event boundary, send the comment `: keepalive` downstream, so outer load balancers do not cut it. It does not reset streamIdle. Off when absent.')
+    heartbeat: duration.refine((ms) => ms >= 100, { error: 'heartbeat must be at least 100ms' }).optional().describe('While a text/event-stream response is silent this long and at an event boundary, send the comment `: keepalive` downstream, so outer load balancers do not cut it. It does not reset streamIdle. Off when absent.'),
+    metrics: z.boolean().prefault(false).describe('Read the events of this route\'s event streams for the token-stream metrics: time to the first event, gaps between events, and the token counts a stream reports (OpenAI usage, Anthropic message_start and message_delta). Off: streams are not parsed for them.')
   }).prefault({}),
   retry: z.strictObject({
     attempts: z.int().min(1).max(10).prefault(2).describe('Tries in all, the first included (the access log\'s `attempts` counts the same way).'),

@@ -16,23 +16,49 @@ export interface RequestLimits {
   /** Until response headers, only when shorter than the total budget; null = none of its own. */
   readonly firstByteMs: number | null
   readonly streamIdleMs: number | null
+  /**
+   * From the response headers to the first answer event, when it has a clock of its own
+   * (timeouts.firstEvent written); null with awaitsFirstEvent = the wait is unlimited.
+   */
+  readonly firstEventMs: number | null
+  /** firstEvent has a clock of its own: streamIdle starts at the first event, not at the headers. */
+  readonly awaitsFirstEvent: boolean
   /** A WebSocket tunnel's silence in both directions (tunnels only); null = unlimited. */
   readonly tunnelIdleMs?: number | null
 }
 
 /**
- * The limits of one request from the route's timeouts and the client's x-longhaul-timeout-ms.
+ * The client's own budget in ms: its x-longhaul-timeout-ms, else the X-Stainless-Timeout (seconds)
+ * that the OpenAI and Anthropic SDKs send with every request. undefined = none; a string = why
+ * the header is malformed (bad_request).
+ */
+export function clientBudgetMs (longhaulHeader: string | undefined, sdkHeader: string | undefined): number | undefined | string {
+  if (longhaulHeader !== undefined) {
+    if (!/^\d{1,16}$/.test(longhaulHeader)) return `x-longhaul-timeout-ms must be a non-negative integer of milliseconds, got '${longhaulHeader.slice(0, 40)}'`
+    return Math.min(Number(longhaulHeader), TIMER_MAX_MS)
+  }
+  if (sdkHeader === undefined) return undefined
+  // The Python SDKs send a float ('600.0'); the JavaScript ones whole seconds, truncated, so a
+  // timeout under a second arrives as '0': no budget then (the SDK's own timer still runs).
+  if (!/^\d{1,9}(\.\d{1,9})?$/.test(sdkHeader)) return `X-Stainless-Timeout must be a number of seconds, got '${sdkHeader.slice(0, 40)}'`
+  const ms = Math.round(Number(sdkHeader) * 1000)
+  return ms === 0 ? undefined : Math.min(ms, TIMER_MAX_MS)
+}
+
+/**
+ * The limits of one request from the route's timeouts and the client's own budget (clientBudgetMs).
  * The client may shorten `request`, and lengthen it up to `maxClientTimeout`. The outcome names
  * the limit that binds: the client's budget when it is the shorter one.
  * Returns a string (the reason) for a malformed header: that is bad_request.
  */
-export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefined): RequestLimits | string {
+export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefined, sdkHeader?: string): RequestLimits | string {
   let totalMs = t.request.ms
   let totalOutcome: RequestLimits['totalOutcome'] = ROUTE_TIMEOUTS.request.outcome
   let totalSource = t.request.source
-  if (clientHeader !== undefined) {
-    if (!/^\d{1,16}$/.test(clientHeader)) return `x-longhaul-timeout-ms must be a non-negative integer of milliseconds, got '${clientHeader.slice(0, 40)}'`
-    const clientMs = Math.min(Number(clientHeader), TIMER_MAX_MS)
+  const budget = clientBudgetMs(clientHeader, sdkHeader)
+  if (typeof budget === 'string') return budget
+  if (budget !== undefined) {
+    const clientMs = budget
     if (totalMs === null || clientMs < totalMs) {
       totalMs = clientMs
       totalOutcome = ROUTE_TIMEOUTS.maxClientTimeout.outcome
@@ -52,7 +78,16 @@ export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefine
   if (totalMs !== null) totalMs = Math.min(totalMs, TIMER_MAX_MS)
   const own = t.firstByteFollowsRequest ? null : t.firstByte.ms
   const firstByteMs = own !== null && (totalMs === null || own < totalMs) ? own : null
-  return { totalMs, totalOutcome, totalSource, firstByteMs, streamIdleMs: t.streamIdle.ms === null ? null : Math.min(t.streamIdle.ms, TIMER_MAX_MS) }
+  const clamp = (ms: number | null): number | null => ms === null ? null : Math.min(ms, TIMER_MAX_MS)
+  return {
+    totalMs,
+    totalOutcome,
+    totalSource,
+    firstByteMs,
+    streamIdleMs: clamp(t.streamIdle.ms),
+    firstEventMs: t.firstEventFollowsStreamIdle ? null : clamp(t.firstEvent.ms),
+    awaitsFirstEvent: !t.firstEventFollowsStreamIdle
+  }
 }
 
 export interface DownstreamLimits {
@@ -60,7 +95,7 @@ export interface DownstreamLimits {
   readonly sendTimeoutMs: number
 }
 
-type Slot = 'total' | 'firstByte' | 'streamIdle' | 'bodyIdle' | 'send' | 'tunnelIdle'
+type Slot = 'total' | 'firstByte' | 'firstEvent' | 'streamIdle' | 'bodyIdle' | 'send' | 'tunnelIdle'
 
 /** Time and timers, injectable so the Deadline can be unit-tested on a clock the test moves. */
 export interface Clock {
@@ -113,6 +148,7 @@ class LimitTimer {
 const SLOT_LIMIT: Readonly<Record<Slot, string>> = {
   total: 'request',
   firstByte: 'firstByte',
+  firstEvent: 'firstEvent',
   streamIdle: 'streamIdle',
   bodyIdle: 'bodyIdleTimeout',
   send: 'sendTimeout',
@@ -142,6 +178,8 @@ export class Deadline {
   longestUploadSilenceMs: number | null = null
   #silentSince = 0
   #uploadWaitSince = 0
+  /** Between the response headers and the first answer event, when firstEvent has a clock of its own. */
+  #awaitingFirstEvent = false
 
   constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, clock: Clock = NODE_CLOCK) {
     this.limits = limits
@@ -153,6 +191,7 @@ export class Deadline {
     }
     add('total', limits.totalMs, limits.totalOutcome)
     add('firstByte', limits.firstByteMs, ROUTE_TIMEOUTS.firstByte.outcome)
+    add('firstEvent', limits.firstEventMs, ROUTE_TIMEOUTS.firstEvent.outcome)
     add('streamIdle', limits.streamIdleMs, ROUTE_TIMEOUTS.streamIdle.outcome)
     add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
     add('send', downstream.sendTimeoutMs, 'client_send_timeout')
@@ -174,20 +213,58 @@ export class Deadline {
     return Math.max(1, Math.floor(this.limits.totalMs - (this.#clock.now() - this.startedAt)))
   }
 
-  /** Response headers arrived: the first-byte clock stops, the stream-idle clock starts. */
+  /**
+   * Response headers arrived: the first-byte clock stops; the first-event clock starts, or the
+   * stream-idle clock when firstEvent follows it. Once per response: a gate that held the
+   * headers passes them on later without restarting a clock.
+   */
   responseStarted (): void {
+    if (this.phase === 'response') return
     const now = this.#clock.now()
     this.phase = 'response'
     this.#timers.firstByte?.clear()
     this.longestSilenceMs = 0
     this.#silentSince = now
+    if (this.limits.awaitsFirstEvent) {
+      this.#awaitingFirstEvent = true
+      this.#timers.firstEvent?.arm(now)
+    } else if (!this.#idlePaused) {
+      this.#timers.streamIdle?.arm(now)
+    }
+  }
+
+  /** The first answer event arrived: from now on streamIdle governs the gaps. */
+  firstEventArrived (): void {
+    if (!this.#awaitingFirstEvent) return
+    const now = this.#clock.now()
+    this.#awaitingFirstEvent = false
+    this.#silentSince = now
+    this.#timers.firstEvent?.disarm()
     if (!this.#idlePaused) this.#timers.streamIdle?.arm(now)
   }
 
-  /** A response body chunk arrived: the upstream is not silent. */
+  /**
+   * A held response failed before its first event and is tried again (the first-event gate): the
+   * clocks go back to waiting for response headers, on the request's total budget (firstByte,
+   * counted from the request's arrival, is spent once).
+   */
+  retryingResponse (): void {
+    if (this.phase !== 'response') return
+    this.phase = 'request'
+    this.#awaitingFirstEvent = false
+    this.#timers.firstEvent?.disarm()
+    this.#timers.streamIdle?.disarm()
+  }
+
+  /** A response body chunk arrived: the upstream is not silent (the first-event wait is not over by that). */
   touch (): void {
     if (this.#idlePaused) return
     const now = this.#clock.now()
+    // The wait for the first event is firstEvent's, not a silence streamIdle (or its headroom) counts.
+    if (this.#awaitingFirstEvent) {
+      this.#silentSince = now
+      return
+    }
     this.#silenceEnded(now)
     this.#timers.streamIdle?.arm(now)
   }
@@ -215,7 +292,7 @@ export class Deadline {
     this.#timers.send?.disarm()
     // The time the client held the response back was no silence of the upstream's.
     this.#silentSince = now
-    if (this.phase === 'response') this.#timers.streamIdle?.arm(now)
+    if (this.phase === 'response' && !this.#awaitingFirstEvent) this.#timers.streamIdle?.arm(now)
   }
 
   /**

@@ -11,6 +11,7 @@ import type { Ending } from './outcome.ts'
 import type { Failure } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
 import { Heartbeat } from './heartbeat.ts'
+import { StreamWatch } from './stream-watch.ts'
 import { writeErrorResponse } from './respond.ts'
 import { isHttp1, Passage, type PassageHost } from './passage.ts'
 import { lingerAfter } from './linger.ts'
@@ -30,6 +31,8 @@ export class Exchange extends Passage implements WinningTry {
   #heartbeat: Heartbeat | null = null
   /** Node's parser failed on this request: its connection cannot carry anything after the answer. */
   #parserFailed = false
+  /** Watches the body for its first answer event (firstEvent) and, on metered routes, gaps and usage. */
+  #watch: StreamWatch | null = null
 
   constructor (gen: Generation, host: PassageHost, req: IncomingMessage, res: ServerResponse) {
     super(gen, host, req)
@@ -91,10 +94,28 @@ export class Exchange extends Passage implements WinningTry {
     if (headers['content-length'] === undefined || isEventStream(headers['content-type'])) this.res.flushHeaders()
     const { heartbeatMs } = route.sse
     if (heartbeatMs !== null && isSse(headers)) this.#heartbeat = new Heartbeat(heartbeatMs, this.res, () => this.host.metrics.heartbeat(route.name))
+    this.#watch = this.#watchFor(headers)
+  }
+
+  /** Only a response whose first event or events matter gets a watch: the others are not read. */
+  #watchFor (headers: ResponseHeaders): StreamWatch | null {
+    const { route } = this.target!
+    const deadline = this.deadline!
+    const sse = isSse(headers)
+    const metered = route.sse.metrics && sse
+    if (!metered && !deadline.limits.awaitsFirstEvent) return null
+    return new StreamWatch({
+      sse,
+      route: route.name,
+      metrics: metered ? this.host.metrics : null,
+      errors: false,
+      onFirstEvent: () => deadline.firstEventArrived()
+    })
   }
 
   onResponseData (controller: DispatchController, chunk: Buffer): void {
     if (this.ending !== null) return
+    this.#watch?.chunk(chunk)
     this.#heartbeat?.forwarded(chunk)
     this.relay(this.res, controller, chunk)
   }
@@ -117,6 +138,7 @@ export class Exchange extends Passage implements WinningTry {
 
   protected stopUpstream (ending: Ending): void {
     this.#heartbeat?.stop()
+    this.#watch?.end()
     this.#tries?.end(ending)
   }
 

@@ -18,6 +18,16 @@ const NEVER_HOP_BY_HOP = new Set(['host', 'content-length'])
 const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-longhaul-timeout-ms', 'x-request-id'])
 
 export const CLIENT_DEADLINE_HEADER = 'x-longhaul-timeout-ms'
+/** The OpenAI and Anthropic SDKs' own timeout, in seconds, sent with every request (the client's deadline when x-longhaul-timeout-ms is absent). */
+export const SDK_TIMEOUT_HEADER = 'x-stainless-timeout'
+/** The SDKs' attempt number: 0 for the first try, 1 for their first retry, … */
+export const SDK_RETRY_COUNT_HEADER = 'x-stainless-retry-count'
+
+/** The client's attempt number when an SDK sent a sane one, else null (it is only logged and counted). */
+export function clientRetryCountOf (headers: IncomingHttpHeaders): number | null {
+  const value = headers[SDK_RETRY_COUNT_HEADER]
+  return typeof value === 'string' && /^\d{1,6}$/.test(value) ? Number(value) : null
+}
 const MAX_REQUEST_ID = 200
 
 /** The client's x-request-id when it is sane, otherwise a fresh one. */

@@ -13,7 +13,7 @@ import type { GatewayMetrics } from '../observe/metrics.ts'
 import type { RequestMeasures } from '../observe/headroom.ts'
 import type { RequestTrace, Tracing } from '../observe/tracing.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
-import { CLIENT_DEADLINE_HEADER, requestIdOf } from './headers.ts'
+import { CLIENT_DEADLINE_HEADER, clientRetryCountOf, requestIdOf, SDK_TIMEOUT_HEADER } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending, type ErrorDocument } from './outcome.ts'
 import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
@@ -59,6 +59,8 @@ export abstract class Passage {
   firstByteMs: number | null = null
   /** This request's span, when telemetry is configured. */
   trace: RequestTrace | null = null
+  /** The client's own attempt number (X-Stainless-Retry-Count), when it sent one. */
+  readonly clientRetryCount: number | null
   #queued: QueueTicket | null = null
   /** The admission that gave this request its slot, until it leaves. */
   #admittedBy: Admission | null = null
@@ -68,6 +70,7 @@ export abstract class Passage {
     this.host = host
     this.req = req
     this.requestId = requestIdOf(req.headers)
+    this.clientRetryCount = clientRetryCountOf(req.headers)
   }
 
   elapsedMs (): number { return Math.round(performance.now() - this.startedAt) }
@@ -108,8 +111,9 @@ export abstract class Passage {
     const upstream = gen.upstreams.get(route.upstream)!
     this.target = { route, upstream, path: upstreamPath }
     this.host.metrics.inflight(route.name, 1)
+    if (this.clientRetryCount !== null && this.clientRetryCount > 0) this.host.metrics.clientRetry(route.name)
 
-    const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined)
+    const limits = resolveLimits(route.timeouts, req.headers[CLIENT_DEADLINE_HEADER] as string | undefined, req.headers[SDK_TIMEOUT_HEADER] as string | undefined)
     if (typeof limits === 'string') return this.finish({ outcome: 'bad_request', detail: limits })
     const downstream = gen.config.downstream
     const declared = req.headers['content-length']
@@ -158,6 +162,7 @@ export abstract class Passage {
       durationMs,
       firstByteMs: this.firstByteMs,
       ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
+      ...(this.clientRetryCount === null ? {} : { clientRetryCount: this.clientRetryCount }),
       ...this.accessExtra()
     })
     const { deadline, target } = this

@@ -22,6 +22,8 @@ export interface AccessRecord {
   durationMs: number
   firstByteMs: number | null
   limitMs?: number
+  /** The client's own attempt number (X-Stainless-Retry-Count of the OpenAI and Anthropic SDKs: 0 first), when it sent one. */
+  clientRetryCount?: number
   /** The protocol of an upgraded connection (a WebSocket tunnel): `websocket`. */
   upgrade?: string
 }

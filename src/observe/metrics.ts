@@ -17,6 +17,10 @@ function child<T> (children: Map<string, T>, key: string, make: () => T): T {
   return found
 }
 
+// The gaps between a token stream's events are milliseconds; a reasoning model's first event can
+// take many minutes. These buckets cover both: from 1 ms up to 30 minutes.
+const STREAM_BUCKETS = [0.001, 0.0025, ...DURATION_BUCKETS]
+
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
@@ -35,6 +39,10 @@ export class GatewayMetrics {
   readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry], aggregator: 'omit' })
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #floodGoaways = new Counter({ name: 'longhaul_http2_flood_goaways_total', help: 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting streams faster than downstream.resetFlood allows.', registers: [this.registry] })
+  readonly #firstEvent = new Histogram({ name: 'longhaul_stream_first_event_seconds', help: 'Time from the upstream\'s response headers to the first event that carries an answer (time to first token), by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registers: [this.registry] })
+  readonly #eventGap = new Histogram({ name: 'longhaul_stream_event_gap_seconds', help: 'Silence between two answer events of an event stream, by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registers: [this.registry] })
+  readonly #tokens = new Counter({ name: 'longhaul_stream_tokens_total', help: 'Tokens that event streams reported in their usage (OpenAI usage, Anthropic message_start and message_delta), by route and kind (input, output); routes with sse.metrics only.', labelNames: ['route', 'kind'], registers: [this.registry] })
+  readonly #clientRetries = new Counter({ name: 'longhaul_client_retries_total', help: 'Requests that a client sent again after an earlier try failed (X-Stainless-Retry-Count above 0, as the OpenAI and Anthropic SDKs send it), by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
   // The labelled children, kept: prom-client hashes the label set on every inc() and observe()
@@ -46,6 +54,8 @@ export class GatewayMetrics {
   readonly #inflightChildren = new Map<string, ReturnType<Gauge['labels']>>()
   readonly #longestSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
   readonly #uploadSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #firstEventChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #eventGapChildren = new Map<string, ReturnType<Histogram['labels']>>()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
@@ -75,6 +85,25 @@ export class GatewayMetrics {
 
   inflight (route: string, delta: 1 | -1): void {
     child(this.#inflightChildren, route, () => this.#inflight.labels(route)).inc(delta)
+  }
+
+  streamFirstEvent (route: string, ms: number): void {
+    child(this.#firstEventChildren, route, () => this.#firstEvent.labels(route)).observe(ms / 1000)
+  }
+
+  /** Per event of a metered stream: the labelled child, found by one string key. */
+  streamEventGap (route: string, ms: number): void {
+    child(this.#eventGapChildren, route, () => this.#eventGap.labels(route)).observe(ms / 1000)
+  }
+
+  /** The usage a stream reported, counted once when it ends. */
+  streamTokens (route: string, usage: { input: number | null, output: number | null }): void {
+    if (usage.input !== null) this.#tokens.inc({ route, kind: 'input' }, usage.input)
+    if (usage.output !== null) this.#tokens.inc({ route, kind: 'output' }, usage.output)
+  }
+
+  clientRetry (route: string): void {
+    this.#clientRetries.inc({ route })
   }
 
   heartbeat (route: string): void {
