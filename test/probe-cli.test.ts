@@ -33,11 +33,12 @@ test('usage errors exit 2 and say what is wrong', { timeout: 60_000 }, async () 
     [['probe', 'http://127.0.0.1:1/', '--concurrency', '0'], /--concurrency must be 1-10, got '0'/],
     [['probe', 'http://127.0.0.1:1/', '--only', 'firstByte'], /--only: unknown limit 'firstByte' \(limits: firstByteTimeout, streamIdleTimeout, requestTimeout, bodyIdleTimeout, serverIdleTimeout\)/],
   ]
-  for (const [args, message] of cases) {
-    const r = await runCli(args)
-    assert.equal(r.code, 2, args.join(' '))
-    assert.match(r.stderr, message, args.join(' '))
-  }
+  // Side by side: each is a process start, and none waits for anything.
+  const results = await Promise.all(cases.map(([args]) => runCli(args)))
+  cases.forEach(([args, message], i) => {
+    assert.equal(results[i]!.code, 2, args.join(' '))
+    assert.match(results[i]!.stderr, message, args.join(' '))
+  })
 })
 
 test('a URL that is not a probe target is refused before anything else is sent (exit 1)', { timeout: 30_000 }, async () => {
