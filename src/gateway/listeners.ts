@@ -72,6 +72,7 @@ interface Http1Settings {
   headersTimeout: number
   requestTimeout: number
   keepAliveTimeout: number
+  keepAliveTimeoutBuffer: number
   maxHeaderSize: number
   maxHeadersCount: number
   timeout: number
@@ -89,7 +90,13 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
   s.headersTimeout = downstream.headersTimeoutMs
   // Node's requestTimeout (300 s) would cut a slow, steady upload; bodyIdleTimeout replaces it.
   s.requestTimeout = 0
-  s.keepAliveTimeout = downstream.idleTimeoutMs
+  // Node closes an idle connection keepAliveTimeoutBuffer (1 s) after the keepAliveTimeout it
+  // advertises in `Keep-Alive: timeout=`, so that a client reusing it at the advertised time does
+  // not race the close. The close itself must come at idleTimeout, the named limit: the advertised
+  // time is that much earlier instead.
+  const buffer = Math.min(1000, Math.floor(downstream.idleTimeoutMs / 2))
+  s.keepAliveTimeout = downstream.idleTimeoutMs - buffer
+  s.keepAliveTimeoutBuffer = buffer
   s.maxHeaderSize = downstream.maxHeaderSize
   // Node silently drops the fields past maxHeadersCount (Content-Length among them: a POST then
   // went upstream without its body). One more than the limit is kept, so the request is refused.

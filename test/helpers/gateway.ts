@@ -140,10 +140,17 @@ async function launch (args: string[], options: { cwd: string, configPath: strin
     })
   }
 
-  const started = await Promise.race([
-    waitForLine((l) => l.msg === 'started', options.startTimeoutMs ?? 15000),
-    exited.then((code) => { throw new Error(`gateway exited with ${code} before starting: ${stderr}`) })
-  ])
+  let started: LogLine
+  try {
+    started = await Promise.race([
+      waitForLine((l) => l.msg === 'started', options.startTimeoutMs ?? 15000),
+      exited.then((code) => { throw new Error(`gateway exited with ${code} before starting: ${stderr}`) })
+    ])
+  } catch (err) {
+    // A gateway that did not start in time must not outlive its test (it would keep the file's process alive).
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    throw err
+  }
   const addresses = started.listeners as string[]
   return {
     url: `http://${addresses[0]!}`,
