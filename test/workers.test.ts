@@ -173,6 +173,16 @@ test('SIGHUP reloads both workers; an invalid file leaves both on the old config
   assert.equal(await metric(gw, /longhaul_config_reloads_total\{result="ok"\}/), 1)
   const still = await Promise.all(Array.from({ length: 6 }, () => get(`${gw.url}/new/health`)))
   assert.deepEqual(still.map((r) => r.status), Array(6).fill(200))
+
+  // A new worker count takes a restart: reported, not applied.
+  await writeFile(gw.configPath, config('  - name: all\n    upstream: demo\n').replace('workers: 2', 'workers: 3'))
+  gw.process.kill('SIGHUP')
+  await gw.waitForLine((l) => l.msg === 'config reload: these changes need a restart and are not in effect')
+  const restart = await json(`${gw.adminUrl}/status`)
+  assert.equal(restart.lastReload.ok, true)
+  assert.ok(restart.lastReload.restartRequired.includes('workers'), JSON.stringify(restart.lastReload))
+  assert.equal(restart.workers.length, 2)
+  assert.equal((await json(`${gw.adminUrl}/config`)).workers, 2)
 })
 
 test('a killed worker is replaced and logged; its in-flight requests count as lost, the other worker\'s finish', async () => {
