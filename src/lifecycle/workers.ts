@@ -1,8 +1,9 @@
 // The primary process when `workers` is more than 1: it forks the workers (node:cluster), which
 // bind the listeners' ports each with a socket of its own (SO_REUSEPORT: the kernel spreads new
 // connections evenly; node:cluster's round robin through the primary gave one worker up to 83% of
-// a burst of keep-alive connections, bench/RESULTS.md), answers the admin endpoints for all of them, validates reloads before any worker sees them, drains them together on SIGTERM and
-// starts a new worker when one dies, counting the requests it had in flight as lost.
+// a burst of keep-alive connections, bench/RESULTS.md), answers the admin endpoints for all of
+// them, validates reloads before any worker sees them, drains them together on SIGTERM and starts
+// a new worker when one dies, counting the requests it had in flight as lost.
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import { AggregatorRegistry } from 'prom-client'
