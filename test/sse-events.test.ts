@@ -162,3 +162,26 @@ test('a watch without metrics stops reading after the first event; on a plain bo
   plain.end()
   assert.deepEqual(sink.seen, ['first r 30'])
 })
+
+/** A chunk that counts the bytes its indexOf searches: the scanner's work, without a clock. */
+class CountingChunk extends Uint8Array {
+  searched = 0
+  override indexOf (byte: number, from = 0): number {
+    const at = super.indexOf(byte, from)
+    this.searched += (at === -1 ? this.length : at + 1) - from
+    return at
+  }
+}
+
+test('finding line ends searches each byte of a chunk a bounded number of times, whichever line end the stream uses', () => {
+  const event = 'data: {"choices":[{"delta":{"content":"tok"}}],"usage":null}'
+  for (const end of ['\n', '\r', '\r\n']) {
+    const bytes = Buffer.from((event + end + end).repeat(1000)) // ~64-130 KB, as a fast upstream's coalesced chunk
+    const chunk = new CountingChunk(bytes)
+    const { events } = scan([chunk as unknown as Buffer])
+    assert.equal(events.length, 1000, JSON.stringify(end))
+    // Searching afresh for each line-end byte on every line reads to the chunk's end once per line:
+    // ~1000 × the chunk. Two searches (LF and CR) of each byte at most is linear.
+    assert.ok(chunk.searched <= 2 * chunk.length, `${JSON.stringify(end)}: searched ${chunk.searched} bytes of a ${chunk.length}-byte chunk`)
+  }
+})

@@ -81,6 +81,13 @@ export class SseEventScanner {
   #captured: Uint8Array[] = []
   #capturedBytes = 0
   #overflow = false
+  /**
+   * Where the current chunk's next LF and next CR are (the chunk's length when it has none left),
+   * found once: asking indexOf afresh on every line would scan to the chunk's end for the line-end
+   * byte the stream does not use, on every line (quadratic in the chunk's size).
+   */
+  #nextLF = -1
+  #nextCR = -1
 
   constructor (options: ScannerOptions, onEvent: (event: StreamEvent) => void) {
     this.#options = options
@@ -92,6 +99,8 @@ export class SseEventScanner {
 
   push (chunk: Uint8Array): void {
     let i = 0
+    this.#nextLF = -1
+    this.#nextCR = -1
     // A byte order mark may open the stream (and is not part of the first field name).
     if (this.#atStart && chunk.length > 0) {
       this.#atStart = false
@@ -104,7 +113,7 @@ export class SseEventScanner {
       if ((this.#state === VALUE || this.#state === IGNORE) && byte !== CR && byte !== LF) {
         // The rest of a value or comment: skip to the line's end natively, not byte by byte.
         this.#afterCR = false
-        i = lineEnd(chunk, i)
+        i = this.#lineEnd(chunk, i)
         if (i === chunk.length) break
         byte = chunk[i]!
       }
@@ -144,6 +153,13 @@ export class SseEventScanner {
       }
     }
     if (valueFrom !== -1 && valueFrom < chunk.length) this.#keep(chunk, valueFrom, chunk.length)
+  }
+
+  /** Index of the next CR or LF at or after `from`, or the chunk's length: each byte of the chunk is searched at most twice. */
+  #lineEnd (chunk: Uint8Array, from: number): number {
+    if (this.#nextLF < from) this.#nextLF = indexOrEnd(chunk, LF, from)
+    if (this.#nextCR < from) this.#nextCR = indexOrEnd(chunk, CR, from)
+    return Math.min(this.#nextLF, this.#nextCR)
   }
 
   #name (byte: number): void {
@@ -251,12 +267,9 @@ export class SseEventScanner {
   }
 }
 
-/** Index of the next CR or LF at or after `from`, or the chunk's length. */
-function lineEnd (chunk: Uint8Array, from: number): number {
-  const lf = chunk.indexOf(LF, from)
-  const cr = chunk.indexOf(CR, from)
-  if (lf === -1) return cr === -1 ? chunk.length : cr
-  return cr === -1 || lf < cr ? lf : cr
+function indexOrEnd (chunk: Uint8Array, byte: number, from: number): number {
+  const at = chunk.indexOf(byte, from)
+  return at === -1 ? chunk.length : at
 }
 
 /** The data has a `"usage"` member that is an object (OpenAI sends `"usage":null` on every other chunk: no parse for those). */
