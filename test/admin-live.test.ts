@@ -178,3 +178,11 @@ ${prefixRoute('chat', '    timeouts: { streamIdle: 2s, request: 30s }')}
     await pool.stop()
   }
 })
+
+test('the page lists at most the oldest requests and says how many there are in all', async () => {
+  const { renderSections } = await import('../src/admin/live-page.ts')
+  const request = { id: 'r1', method: 'GET', path: '/chat/sse', route: 'chat', upstream: 'demo', endpoint: 'http://127.0.0.1:1', ageMs: 90_000, bytesIn: 0, bytesOut: 10, clocks: [] }
+  const html = renderSections({ at: 0, state: 'serving', drain: null, inflight: [request], inflightCount: 5000, outcomes: { windowMinutes: 10, counts: {} }, upstreams: [], headroom: [] })
+  assert.match(html, /5000 in flight \(the 1 oldest shown\)/)
+  assert.equal(html.match(/<tr data-id=/g)?.length, 1)
+})

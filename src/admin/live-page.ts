@@ -6,13 +6,18 @@
 
 import type { InflightRequest } from '../gateway/server.ts'
 
+/** Requests a snapshot lists at most: with thousands of streams in flight, the oldest matter and the page stays cheap. */
+export const LIVE_MAX_REQUESTS = 200
+
 /** What the page shows; /live sends one of these per update. */
 export interface LiveSnapshot {
   /** Epoch ms when it was taken. */
   readonly at: number
   readonly state: string
   readonly drain: { readonly inflight: number, readonly oldestMs: number } | null
+  /** The oldest requests in flight, at most LIVE_MAX_REQUESTS of them; inflightCount is all of them. */
   readonly inflight: ReadonlyArray<LiveRequest>
+  readonly inflightCount: number
   /** Outcomes of the last minutes, by outcome. */
   readonly outcomes: { readonly windowMinutes: number, readonly counts: Readonly<Record<string, number>> }
   readonly upstreams: ReadonlyArray<{ readonly name: string, readonly panic: boolean, readonly queued: number, readonly endpoints: ReadonlyArray<{ readonly url: string, readonly healthy: boolean, readonly inflight: number }> }>
@@ -47,7 +52,7 @@ export function renderSections (s: LiveSnapshot): string {
   }
   const parts: string[] = []
   const stateNote = s.drain === null ? '' : ` — draining: ${s.drain.inflight} in flight, oldest ${dur(s.drain.oldestMs)}`
-  parts.push(`<p id="state" class="state-${esc(s.state)}">state <b>${esc(s.state)}</b>${esc(stateNote)} · ${s.inflight.length} in flight · updated <time data-at="${s.at}">${esc(new Date(s.at).toISOString())}</time></p>`)
+  parts.push(`<p id="state" class="state-${esc(s.state)}">state <b>${esc(s.state)}</b>${esc(stateNote)} · ${s.inflightCount} in flight${s.inflightCount > s.inflight.length ? ` (the ${s.inflight.length} oldest shown)` : ''} · updated <time data-at="${s.at}">${esc(new Date(s.at).toISOString())}</time></p>`)
   if (s.workers !== undefined && s.workers.length > 0) {
     parts.push(`<h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>state</th><th>in flight</th></tr></thead><tbody>${s.workers.map((w) => `<tr><td>${w.id}</td><td>${esc(w.state)}</td><td>${w.inflight}</td></tr>`).join('')}</tbody></table>`)
   }

@@ -6,7 +6,7 @@ import type { Headroom, HeadroomDocument } from '../observe/headroom.ts'
 import type { RecentOutcomes } from '../observe/recent.ts'
 import type { InflightRequest } from '../gateway/server.ts'
 import type { RuntimeConfig } from '../config/runtime.ts'
-import { renderPage, type LiveSnapshot } from './live-page.ts'
+import { LIVE_MAX_REQUESTS, renderPage, type LiveSnapshot } from './live-page.ts'
 
 /** How often /live sends a snapshot: often enough that a silence bar visibly starts over. */
 const LIVE_INTERVAL_MS = 500
@@ -19,7 +19,7 @@ export interface LiveSource {
   readonly recent: RecentOutcomes
   readonly inflight: number
   oldestInflightMs (): number
-  inflightRequests (): InflightRequest[]
+  inflightRequests (max: number): InflightRequest[]
 }
 
 /** GET /headroom: the rows, and each route's heartbeat (it hides silences from the hops in front). */
@@ -35,7 +35,8 @@ export function liveSnapshot (source: LiveSource, upstreams: LiveSnapshot['upstr
     at: Date.now(),
     state: source.state,
     drain: source.state === 'draining' ? { inflight: source.inflight, oldestMs: source.oldestInflightMs() } : null,
-    inflight: source.inflightRequests(),
+    inflight: source.inflightRequests(LIVE_MAX_REQUESTS),
+    inflightCount: source.inflight,
     outcomes: { windowMinutes: source.recent.windowMinutes, counts: source.recent.counts() },
     upstreams,
     headroom: source.headroom.report(source.config)
@@ -60,17 +61,22 @@ export class LiveView {
 
   /** GET /live: a snapshot now, then one per interval while the viewer stays. */
   async stream (res: http.ServerResponse): Promise<void> {
-    const first = frame(await this.#snapshot())
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
-    res.write(first)
-    this.#viewers.add(res)
+    // Watched from the start: a viewer that leaves while the first snapshot is taken (a round
+    // trip to every worker) is never added, and the interval stops with the last viewer.
+    let gone = false
     res.once('close', () => {
+      gone = true
       this.#viewers.delete(res)
       if (this.#viewers.size === 0 && this.#timer !== null) {
         clearInterval(this.#timer)
         this.#timer = null
       }
     })
+    const first = frame(await this.#snapshot())
+    if (gone) return
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no' })
+    res.write(first)
+    this.#viewers.add(res)
     if (this.#timer === null) {
       this.#timer = setInterval(() => { void this.#broadcast() }, LIVE_INTERVAL_MS)
       this.#timer.unref()

@@ -165,10 +165,11 @@ export class GatewayServer implements PassageHost {
     this.metrics.measured(route, measures)
   }
 
-  /** The requests in flight, oldest first, with their running clocks (the live admin page). */
-  inflightRequests (): InflightRequest[] {
+  /** The `max` oldest requests in flight, with their running clocks (the live admin page). */
+  inflightRequests (max: number): InflightRequest[] {
     const out: InflightRequest[] = []
     for (const p of this.#inflight) {
+      if (out.length === max) break
       const url = p.req.url ?? ''
       const query = url.indexOf('?')
       out.push({

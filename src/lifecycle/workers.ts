@@ -13,7 +13,7 @@ import type { GatewayLog } from '../observe/log.ts'
 import { WorkerPoolMetrics } from '../observe/metrics.ts'
 import { isFromWorker, type FromWorker, type ToWorker } from './worker-messages.ts'
 import { Headroom, type HeadroomDocument } from '../observe/headroom.ts'
-import type { LiveSnapshot, LiveRequest } from '../admin/live-page.ts'
+import { LIVE_MAX_REQUESTS, type LiveSnapshot, type LiveRequest } from '../admin/live-page.ts'
 import { headroomDocument } from '../admin/live.ts'
 
 /** A worker that does not answer a question within this long is reported as such. */
@@ -216,11 +216,13 @@ export class WorkerPool {
     const upstreams = new Map<string, { name: string, panic: boolean, queued: number, endpoints: Map<string, { url: string, healthy: boolean, inflight: number }> }>()
     let windowMinutes = 0
     let oldestMs = 0
+    let inflightCount = 0
     const workers: Array<{ id: number, inflight: number, state: string }> = []
     for (const { entry, answer } of answers) {
       const live = answer?.live
-      workers.push({ id: entry.worker.id, inflight: live?.inflight.length ?? entry.inflight, state: live?.state ?? 'unresponsive' })
+      workers.push({ id: entry.worker.id, inflight: live?.inflightCount ?? entry.inflight, state: live?.state ?? 'unresponsive' })
       if (live === undefined) continue
+      inflightCount += live.inflightCount
       windowMinutes = live.outcomes.windowMinutes
       for (const r of live.inflight) {
         inflight.push({ ...r, worker: entry.worker.id })
@@ -240,11 +242,13 @@ export class WorkerPool {
       }
     }
     inflight.sort((a, b) => b.ageMs - a.ageMs)
+    inflight.length = Math.min(inflight.length, LIVE_MAX_REQUESTS)
     return {
       at: Date.now(),
       state: this.#state,
-      drain: this.#state === 'draining' ? { inflight: inflight.length, oldestMs } : null,
+      drain: this.#state === 'draining' ? { inflight: inflightCount, oldestMs } : null,
       inflight,
+      inflightCount,
       outcomes: { windowMinutes, counts },
       upstreams: [...upstreams.values()].map((u) => ({ ...u, endpoints: [...u.endpoints.values()] })),
       headroom: this.#mergedHeadroom(answers.map((a) => a.answer?.headroom)).report(this.config),
