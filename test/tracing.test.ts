@@ -12,7 +12,10 @@ import { startDemoUpstream, requestEndOf, closedPort, type DemoUpstream } from '
 
 interface OtlpSpan { traceId: string, spanId: string, parentSpanId?: string, name: string, kind: number, attributes: Array<{ key: string, value: Record<string, unknown> }>, events: Array<{ name: string, attributes: Array<{ key: string, value: Record<string, unknown> }> }>, status: { code?: number, message?: string } }
 
+interface MetricsDoc { resourceMetrics: Array<{ scopeMetrics: Array<{ metrics: Array<{ name: string, unit: string, histogram?: { dataPoints: Array<{ count: string | number, sum: number, attributes: OtlpSpan['attributes'] }> } }> }> }> }
+
 const spans: OtlpSpan[] = []
+const metricDocs: MetricsDoc[] = []
 const arrivals = new Set<() => void>()
 let receiver: http.Server
 let demo: DemoUpstream
@@ -50,8 +53,13 @@ test('traces: request and attempt spans, traceparent upstream, limit events, out
     let body = ''
     req.on('data', (d) => { body += d })
     req.on('end', () => {
-      assert.equal(req.url, '/v1/traces')
       assert.match(String(req.headers['content-type']), /^application\/json/)
+      if (req.url === '/v1/metrics') {
+        metricDocs.push(JSON.parse(body) as MetricsDoc)
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+        return
+      }
+      assert.equal(req.url, '/v1/traces')
       assert.equal(req.headers['x-api-key'], 'secret')
       const doc = JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: OtlpSpan['attributes'] }, scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
       for (const rs of doc.resourceSpans) {
@@ -121,4 +129,43 @@ telemetry:
   const attempts = spans.filter((s) => s.parentSpanId === retrySpan.spanId)
   assert.equal(attempts.length, 2, JSON.stringify(attempts.map((a) => [a.name, a.status])))
   assert.deepEqual(attempts.map((a) => attr(a, 'longhaul.attempt')).sort(), [1, 2])
+})
+
+test('GenAI metrics: time to first token and token usage under their OpenTelemetry names, flushed at exit', { timeout: 40_000 }, async () => {
+  const otlp = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+  const llm = await startGateway(`
+listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+upstreams: { demo: { endpoints: [${demo.url}] } }
+routes:
+${prefixRoute('llm', '    sse: { metrics: true }')}
+telemetry:
+  otlp: { endpoint: ${otlp}, serviceName: edge-gateway, headers: { x-api-key: secret } }
+`)
+  const started = performance.now()
+  const res = await request(`${llm.url}/llm/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-demo-delay-ms': '300', 'x-demo-chunks': '5', 'x-demo-interval-ms': '10' },
+    body: JSON.stringify({ stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'three words here' }] })
+  })
+  assert.equal(res.statusCode, 200)
+  const text = await res.body.text()
+  const clientMs = performance.now() - started
+  assert.match(text, /"usage"/)
+  // A clean stop flushes the last figures (the export interval is 10 s).
+  assert.equal(await llm.stop('SIGTERM'), 0)
+  const metrics = metricDocs.flatMap((d) => d.resourceMetrics.flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)))
+  const ttft = metrics.find((m) => m.name === 'gen_ai.server.time_to_first_token')
+  assert.ok(ttft !== undefined, JSON.stringify(metrics.map((m) => m.name)))
+  assert.equal(ttft.unit, 's')
+  const point = ttft.histogram!.dataPoints[0]!
+  assert.equal(Number(point.count), 1)
+  assert.equal(attr(point, 'longhaul.route'), 'llm')
+  assert.equal(attr(point, 'gen_ai.operation.name'), 'chat')
+  // From the request's arrival: after the upstream's 300 ms delay, before the client saw the end.
+  assert.ok(point.sum >= 0.3 && point.sum * 1000 <= clientMs, `${point.sum} s`)
+  const usage = metrics.find((m) => m.name === 'gen_ai.client.token.usage')
+  assert.ok(usage !== undefined)
+  const byType = Object.fromEntries(usage.histogram!.dataPoints.map((p) => [attr(p, 'gen_ai.token.type'), p.sum]))
+  assert.deepEqual(byType, { input: 3, output: 5 })
 })

@@ -108,6 +108,7 @@ export class Exchange extends Passage implements WinningTry {
       sse,
       route: route.name,
       metrics: metered ? this.host.metrics : null,
+      arrivedAt: this.startedAt,
       errors: false,
       onFirstEvent: () => deadline.firstEventArrived()
     })

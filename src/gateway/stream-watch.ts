@@ -7,7 +7,8 @@ import { SseEventScanner, type StreamEvent } from './sse-events.ts'
 
 /** The metrics a watch reports to (GatewayMetrics fits). */
 export interface StreamMetricsSink {
-  streamFirstEvent (route: string, ms: number): void
+  /** ms: from the response headers; sinceArrivalMs: from the request's arrival (time to first token). */
+  streamFirstEvent (route: string, ms: number, sinceArrivalMs: number): void
   streamEventGap (route: string, ms: number): void
   streamTokens (route: string, usage: { input: number | null, output: number | null }): void
 }
@@ -18,6 +19,8 @@ export interface StreamWatchOptions {
   readonly route: string
   /** Report time to first event, gaps and usage here (sse.metrics); null = no metrics. */
   readonly metrics: StreamMetricsSink | null
+  /** When the request arrived (the same clock as `now`), for the time to first token. */
+  readonly arrivedAt?: number
   /** Tell an error record from an answer in the first event (the first-event gate). */
   readonly errors: boolean
   /** The first answer event arrived (or an error record in its place). */
@@ -59,7 +62,7 @@ export class StreamWatch {
     const route = this.#options.route
     if (this.#lastEventAt === null) {
       this.#lastEventAt = at
-      metrics?.streamFirstEvent(route, at - this.#headersAt)
+      metrics?.streamFirstEvent(route, at - this.#headersAt, at - (this.#options.arrivedAt ?? this.#headersAt))
       if (this.#scanner !== null) this.#scanner.errors = false
       // Without metrics (or on a plain body), nothing after the first event is of interest.
       if (metrics === null || this.#scanner === null) this.#reading = false

@@ -8,6 +8,7 @@ import { createAdminServer, gatewayAdmin } from '../admin/server.ts'
 import { GatewayServer } from '../gateway/server.ts'
 import { listen } from '../gateway/listeners.ts'
 import { Tracing } from '../observe/tracing.ts'
+import { GenAiMetrics } from '../observe/genai-metrics.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export class RunningGateway {
@@ -26,6 +27,7 @@ export class RunningGateway {
     const config = gateway.config
     await gateway.ready()
     gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
+    gateway.metrics.genai = await GenAiMetrics.start(config.telemetry, pkg.version)
     this.adminAddress = await listen(this.#admin, config.admin)
     await gateway.listen()
     gateway.serving()
@@ -39,5 +41,6 @@ export class RunningGateway {
     this.#admin.closeAllConnections()
     // The spans still batched go out before the process exits.
     await this.gateway.tracing?.shutdown()
+    await this.gateway.metrics.genai?.shutdown()
   }
 }

@@ -9,6 +9,7 @@ import { GatewayServer, type ReloadResult } from '../gateway/server.ts'
 import { status, upstreamStates } from '../admin/server.ts'
 import { liveSnapshot } from '../admin/live.ts'
 import { Tracing } from '../observe/tracing.ts'
+import { GenAiMetrics } from '../observe/genai-metrics.ts'
 import pkg from '../../package.json' with { type: 'json' }
 import { GatewayLog } from '../observe/log.ts'
 import { GatewayMetrics } from '../observe/metrics.ts'
@@ -41,6 +42,7 @@ export async function runWorker (): Promise<void> {
   const gateway = new GatewayServer(config, log, metrics)
   try {
     gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
+    metrics.genai = await GenAiMetrics.start(config.telemetry, pkg.version)
     await gateway.ready()
     await gateway.listen({ reusePort: true, ports: start.ports ?? undefined })
   } catch (err) {
@@ -67,6 +69,7 @@ export async function runWorker (): Promise<void> {
     void drain(gateway, signal).then(async (cut) => {
       await gateway.close()
       await gateway.tracing?.shutdown()
+      await metrics.genai?.shutdown()
       const code = cut === 0 ? 0 : 1
       log.exited(code)
       await log.flush()

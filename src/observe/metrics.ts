@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { AccessRecord } from './log.ts'
 import type { RequestMeasures } from './headroom.ts'
+import type { GenAiMetrics } from './genai-metrics.ts'
 
 // prom-client's default buckets stop at 10 s: useless for streams that last minutes. These reach
 // 30 minutes.
@@ -22,6 +23,8 @@ function child<T> (children: Map<string, T>, key: string, make: () => T): T {
 const STREAM_BUCKETS = [0.001, 0.0025, ...DURATION_BUCKETS]
 
 export class GatewayMetrics {
+  /** The OpenTelemetry GenAI figures, when telemetry.otlp is configured (set at start). */
+  genai: GenAiMetrics | null = null
   readonly registry = new Registry()
   readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
   readonly #duration = new Histogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: [this.registry] })
@@ -87,7 +90,8 @@ export class GatewayMetrics {
     child(this.#inflightChildren, route, () => this.#inflight.labels(route)).inc(delta)
   }
 
-  streamFirstEvent (route: string, ms: number): void {
+  streamFirstEvent (route: string, ms: number, sinceArrivalMs: number): void {
+    this.genai?.timeToFirstToken(route, sinceArrivalMs)
     child(this.#firstEventChildren, route, () => this.#firstEvent.labels(route)).observe(ms / 1000)
   }
 
@@ -98,6 +102,7 @@ export class GatewayMetrics {
 
   /** The usage a stream reported, counted once when it ends. */
   streamTokens (route: string, usage: { input: number | null, output: number | null }): void {
+    this.genai?.tokenUsage(route, usage)
     if (usage.input !== null) this.#tokens.inc({ route, kind: 'input' }, usage.input)
     if (usage.output !== null) this.#tokens.inc({ route, kind: 'output' }, usage.output)
   }
