@@ -282,6 +282,31 @@ drain: { delay: 0s, timeout: 2s }
   assert.deepEqual((await getJson(`${gw.adminUrl}/config`)).routes[0].timeouts.request, { ms: 240_000, source: 'route' })
 })
 
+test('a changed downstream.maxHeaderCount or resetFlood is reported as needing a restart and keeps its running value', async () => {
+  const d = await demo()
+  const config = (maxHeaderCount: number, rate: number): string => `
+listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+downstream: { maxHeaderCount: ${maxHeaderCount}, resetFlood: { rate: ${rate} } }
+upstreams: { demo: { endpoints: [${d.url}] } }
+routes: [{ name: all, upstream: demo }]
+drain: { delay: 0s, timeout: 2s }
+`
+  const gw = await gateway(config(20, 200))
+  await reloadWith(gw, config(200, 100), 1)
+  const status = await getJson(`${gw.adminUrl}/status`)
+  assert.deepEqual(status.lastReload.restartRequired, ['downstream.maxHeaderCount', 'downstream.resetFlood'])
+  const effective = await getJson(`${gw.adminUrl}/config`)
+  assert.equal(effective.downstream.maxHeaderCount, 20)
+  assert.equal(effective.downstream.resetFlood.rate, 200)
+  // The listener still counts against 20: 50 fields are refused, as before the reload.
+  const headers: Record<string, string> = {}
+  for (let i = 0; i < 50; i++) headers[`x-field-${i}`] = 'v'
+  const res = await request(`${gw.url}/headers`, { headers })
+  assert.equal(res.statusCode, 431)
+  await res.body.dump()
+})
+
 test('--watch reloads through a Kubernetes ConfigMap ..data symlink swap', async () => {
   const d = await demo()
   const config = (streamIdle: string): string => `

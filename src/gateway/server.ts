@@ -246,11 +246,10 @@ export class GatewayServer implements PassageHost {
     if (!same(config.listen, old.config.listen)) restartRequired.push('listen')
     if (!same(config.admin, old.config.admin)) restartRequired.push('admin.address')
     if (config.workers !== old.config.workers) restartRequired.push('workers')
-    // One budget for every HTTP/2 listener: a flood spread over connections and ports is one flood.
-    const resetFlood = { budget: new ResetBudget(config.downstream.resetFlood), cut: () => this.metrics.floodGoaway() }
     if (!same(config.telemetry, old.config.telemetry)) restartRequired.push('telemetry')
-    for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'tcpKeepAliveMs'] as const) {
-      if (config.downstream[key] !== old.config.downstream[key]) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
+    // The listeners read these when they are made (resetFlood's budget is shared by all of them).
+    for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'maxHeaderCount', 'resetFlood', 'tcpKeepAliveMs'] as const) {
+      if (!same(config.downstream[key], old.config.downstream[key])) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
     // What only a restart applies keeps its running value in the new generation: the config in
     // effect (and /config) stays true, and the next reload still reports the pending change.
