@@ -157,7 +157,7 @@ runBounded((rounds * 6 * (duration + 8) + 60) * 1000, async () => {
         }
       }
     }
-    for (const keepAlive of [true, false]) {
+    for (const keepAlive of modeRuns.length === 0 ? [] : [true, false]) {
       const med = (mode: string): number => median(modeRuns.filter((m) => m.mode === mode && m.keepAlive === keepAlive).map((m) => m.rps))
       say(`median ${keepAlive ? 'keep-alive' : 'conn-close'}: rr ${Math.round(med('rr'))} req/s, reuseport ${Math.round(med('reuseport'))} req/s`)
     }
