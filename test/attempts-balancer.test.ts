@@ -71,7 +71,7 @@ class FakeUpstream {
   releaseRetry (): void { this.retriesHeld-- }
 }
 
-const POLICY: RetryPolicy = { attempts: 3, onConnectFailure: true, onReset: true, onStatus: new Set([503]), backoffBaseMs: 100, backoffMaxMs: 1000, budget: 0.2, nonIdempotent: false, maxBufferedBody: 65536 }
+const POLICY: RetryPolicy = { attempts: 3, onConnectFailure: true, onReset: true, onErrorEvent: false, onFirstEventTimeout: false, onStatus: new Set([503]), backoffBaseMs: 100, backoffMaxMs: 1000, budget: 0.2, nonIdempotent: false, maxBufferedBody: 65536 }
 
 class Recorder implements WinningTry {
   readonly events: string[] = []

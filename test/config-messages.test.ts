@@ -45,8 +45,8 @@ test('a retry condition with a typo gets a did-you-mean', () => {
     upstream: chat
     retry: { on: [connect-failur, "503", 5030] }
 `), [
-    'f.yaml:6:19 routes[0].retry.on[0]: unknown retry condition "connect-failur" (did you mean \'connect-failure\'?): write connect-failure, reset-before-response or a status code such as "503"',
-    'f.yaml:6:42 routes[0].retry.on[2]: unknown retry condition 5030: write connect-failure, reset-before-response or a status code such as "503"'
+    'f.yaml:6:19 routes[0].retry.on[0]: unknown retry condition "connect-failur" (did you mean \'connect-failure\'?): write connect-failure, reset-before-response, error-event, first-event-timeout or a status code such as "503"',
+    'f.yaml:6:42 routes[0].retry.on[2]: unknown retry condition 5030: write connect-failure, reset-before-response, error-event, first-event-timeout or a status code such as "503"'
   ])
 })
 

@@ -291,6 +291,7 @@ const CONTRACT_STATUS: Record<Outcome, number> = {
   first_byte_timeout: 504,
   stream_idle_timeout: 504,
   first_event_timeout: 504,
+  upstream_error_event: 503,
   request_timeout: 504,
   client_deadline_exceeded: 504,
   upstream_reset: 502,
@@ -356,6 +357,8 @@ test('catalogue: every outcome has the contract status, an RFC 9209 Proxy-Status
     overloaded: 'later',
     upstream_unavailable: 'later',
     first_byte_timeout: 'never',
+    first_event_timeout: 'never',
+    upstream_error_event: 'later',
     request_timeout: 'never',
     client_deadline_exceeded: 'never',
     draining: 'later'

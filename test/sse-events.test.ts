@@ -77,7 +77,7 @@ test('Anthropic: input from message_start, output from the last message_delta', 
     assert.deepEqual(events.map((e) => e.answer), [false, true, false, true, true])
   }
   const failed = scan(['event: message_start\ndata: {"type":"message_start","message":{}}\n\nevent: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n'], { usage: false, errors: true })
-  assert.deepEqual(failed.events.map((e) => [e.answer, e.error]), [[false, false], [true, true]])
+  assert.deepEqual(failed.events.map((e) => [e.answer, e.error, e.detail]), [[false, false, undefined], [true, true, 'overloaded_error']])
 })
 
 test('without usage asked for, nothing is parsed; a huge event is no usage report but still an event', () => {
@@ -150,7 +150,7 @@ test('a watch without metrics stops reading after the first event; on a plain bo
   const watch = new StreamWatch({ sse: true, route: 'r', metrics: null, errors: true, onFirstEvent: (e) => firsts.push(e) })
   watch.chunk(Buffer.from('data: {"error":{"type":"overloaded_error"}}\n\n'))
   watch.chunk(Buffer.from('data: {"error":{}}\n\n'))
-  assert.deepEqual(firsts, [{ answer: true, error: true, type: '' }])
+  assert.deepEqual(firsts, [{ answer: true, error: true, type: '', detail: 'overloaded_error' }])
 
   let now = 0
   const sink = recorder()

@@ -76,6 +76,12 @@ function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): Re
   for (const condition of r.on) if (/^\d+$/.test(condition)) statuses.add(Number(condition))
   if (r.backoff.base > r.backoff.max) report('error', [...path, 'retry', 'backoff', 'base'], `retry.backoff.base (${formatDuration(r.backoff.base)}) is longer than retry.backoff.max (${formatDuration(r.backoff.max)})`)
 
+  // These failures can only be retried while the gate holds the headers: without it, a key that does nothing.
+  r.on.forEach((condition, i) => {
+    if ((condition === 'error-event' || condition === 'first-event-timeout') && route.sse.holdHeaders === undefined) {
+      report('error', [...path, 'retry', 'on', i], `retry.on ${condition} needs sse.holdHeaders: once the response headers went out, a failure cannot be retried`)
+    }
+  })
   if (r.attempts === 1 && route.retry.on.length > 0 && JSON.stringify(route.retry.on) !== '["connect-failure"]') {
     report('warning', [...path, 'retry', 'attempts'], 'retry.attempts is 1 (no retry): retry.on never applies')
   }
@@ -83,6 +89,8 @@ function resolveRetry (route: ParsedRoute, path: ConfigPath, report: Report): Re
     attempts: r.attempts,
     onConnectFailure: r.on.includes('connect-failure'),
     onReset: r.on.includes('reset-before-response'),
+    onErrorEvent: r.on.includes('error-event'),
+    onFirstEventTimeout: r.on.includes('first-event-timeout'),
     onStatus: statuses,
     backoffBaseMs: r.backoff.base,
     backoffMaxMs: r.backoff.max,
@@ -193,7 +201,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       }),
       upstream: r.upstream,
       timeouts: Object.freeze(resolveTimeouts(r, parsed, path, report)),
-      sse: Object.freeze({ errorEvent: r.sse.errorEvent, heartbeatMs: r.sse.heartbeat ?? null, metrics: r.sse.metrics }),
+      sse: Object.freeze({ errorEvent: r.sse.errorEvent, heartbeatMs: r.sse.heartbeat ?? null, metrics: r.sse.metrics, holdHeadersMs: r.sse.holdHeaders ?? null }),
       stripPrefix: strip,
       retry: resolveRetry(r, path, report)
     })

@@ -39,6 +39,8 @@ export interface RouteConfig {
     readonly heartbeatMs: number | null
     /** Parse event streams for the token-stream metrics. */
     readonly metrics: boolean
+    /** The first-event gate: hold response headers at most this long; null = off. */
+    readonly holdHeadersMs: number | null
   }
   readonly stripPrefix: string | null
   readonly retry: RetryPolicy
@@ -49,6 +51,10 @@ export interface RetryPolicy {
   readonly attempts: number
   readonly onConnectFailure: boolean
   readonly onReset: boolean
+  /** An in-band error record before the first event, seen while sse.holdHeaders holds the headers. */
+  readonly onErrorEvent: boolean
+  /** A firstEvent cut while sse.holdHeaders holds the headers. */
+  readonly onFirstEventTimeout: boolean
   /** Status codes that are retried, as numbers. */
   readonly onStatus: ReadonlySet<number>
   readonly backoffBaseMs: number

@@ -59,10 +59,10 @@ const percent = z.string({ error: 'expected a percentage such as \'20%\'' })
   .transform((text) => Number(text.slice(0, -1)) / 100)
   .refine((share) => share <= 1, { error: 'a percentage is at most 100%' })
 
-const RETRY_WORDS = ['connect-failure', 'reset-before-response'] as const
+const RETRY_WORDS = ['connect-failure', 'reset-before-response', 'error-event', 'first-event-timeout'] as const
 const retryOnMessage = (input: unknown): string => {
   const hint = typeof input === 'string' ? didYouMean(input, RETRY_WORDS) : undefined
-  return `unknown retry condition ${JSON.stringify(input)}${hint === undefined ? '' : ` (did you mean '${hint}'?)`}: write connect-failure, reset-before-response or a status code such as "503"`
+  return `unknown retry condition ${JSON.stringify(input)}${hint === undefined ? '' : ` (did you mean '${hint}'?)`}: write connect-failure, reset-before-response, error-event, first-event-timeout or a status code such as "503"`
 }
 const retryCondition = z.union([
   z.enum(RETRY_WORDS),
@@ -169,11 +169,12 @@ const route = z.strictObject({
   sse: z.strictObject({
     errorEvent: z.boolean().prefault(true).describe('Before cutting an event stream, send the error record `event: error` naming the outcome (the SDKs of OpenAI and Anthropic raise it as their API error).'),
     heartbeat: duration.refine((ms) => ms >= 100, { error: 'heartbeat must be at least 100ms' }).optional().describe('While a text/event-stream response is silent this long and at an event boundary, send the comment `: keepalive` downstream, so outer load balancers do not cut it. It does not reset streamIdle. Off when absent.'),
-    metrics: z.boolean().prefault(false).describe('Read the events of this route\'s event streams for the token-stream metrics: time to the first event, gaps between events, and the token counts a stream reports (OpenAI usage, Anthropic message_start and message_delta). Off: streams are not parsed for them.')
+    metrics: z.boolean().prefault(false).describe('Read the events of this route\'s event streams for the token-stream metrics: time to the first event, gaps between events, and the token counts a stream reports (OpenAI usage, Anthropic message_start and message_delta). Off: streams are not parsed for them.'),
+    holdHeaders: duration.optional().describe('Hold the response headers of an event stream until its first event that carries an answer, at most this long, so that a failure before it (an in-band error record, a reset, a firstEvent cut) is retried on another endpoint as retry allows, or answered with a status and its outcome instead of a cut 200. When the hold runs out, the headers go out. Off when absent.')
   }).prefault({}),
   retry: z.strictObject({
     attempts: z.int().min(1).max(10).prefault(2).describe('Tries in all, the first included (the access log\'s `attempts` counts the same way).'),
-    on: z.array(retryCondition).prefault(['connect-failure']).describe('connect-failure (never reached a backend), reset-before-response, or status codes such as "503".'),
+    on: z.array(retryCondition).prefault(['connect-failure']).describe('connect-failure (never reached a backend), reset-before-response, or status codes such as "503"; with sse.holdHeaders also error-event (an in-band error record before the first event) and first-event-timeout.'),
     backoff: z.strictObject({
       base: duration.prefault('25ms'),
       max: duration.prefault('250ms').describe('Also caps a Retry-After the upstream asks for.')

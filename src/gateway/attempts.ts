@@ -8,7 +8,7 @@ import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService } from '../upstream/service.ts'
 import type { Endpoint } from '../upstream/endpoint.ts'
 import type { QueueTicket } from '../upstream/admission.ts'
-import { backoffMs, countsAgainstBudget, parseRetryAfter, retryAfterFailure, retryOnStatus, type AttemptContext, type RetryReason } from '../upstream/retry.ts'
+import { backoffMs, countsAgainstBudget, parseRetryAfter, retryAfterFailure, retryHeldFailure, retryOnStatus, type AttemptContext, type HeldFailure, type RetryReason } from '../upstream/retry.ts'
 import { classifyFailure, GatewayAbort, TryReplaced, type Failure } from './classify.ts'
 import type { Ending } from './outcome.ts'
 import { withTraceContext, type AttemptTrace, type RequestTrace } from '../observe/tracing.ts'
@@ -100,6 +100,11 @@ export class Attempts {
   /** Set once the request ended: no more tries, and a try still connecting is aborted with it. */
   #ending: Ending | null = null
   #responseStarted = false
+  /**
+   * The winning try's response headers are held by the request (the first-event gate,
+   * sse.holdHeaders): nothing went downstream yet, so its failures are still retried.
+   */
+  #held = false
   /** The winning try finished (end or error): nothing left to abort. */
   #upstreamDone = false
   readonly #tried = new Set<Endpoint>()
@@ -236,7 +241,10 @@ export class Attempts {
 
   tryFailed (attempt: Try, err: Error): void {
     if (this.#ending !== null) return
-    const failure = classifyFailure(err, this.#responseStarted)
+    const held = this.#held
+    this.#held = false
+    // A reset of a held response came after its headers: no keep-alive race, whatever was read.
+    const failure = held ? heldReset(classifyFailure(err, false)) : classifyFailure(err, this.#responseStarted)
     attempt.failure = failure.ending.outcome
     this.release(attempt)
     if (!this.#responseStarted) {
@@ -268,7 +276,7 @@ export class Attempts {
       attempt.replaced = true
       attempt.failure = `status ${statusCode}: ${reason}`
       this.release(attempt)
-      controller.abort(new TryReplaced(statusCode))
+      controller.abort(new TryReplaced(`status ${statusCode}`))
       return this.#retry(reason, backoffMs(this.#route.retry, this.count, parseRetryAfter(headers['retry-after']), this.#random))
     }
     this.#responseStarted = true
@@ -280,10 +288,45 @@ export class Attempts {
     this.handler.onResponseStart(controller, statusCode, headers)
   }
 
+  /** The request holds the response headers it was just given (the first-event gate): no response started yet. */
+  holdResponse (): void {
+    this.#held = true
+    this.#responseStarted = false
+  }
+
+  /** The held headers went downstream: from now on the response has started. */
+  releaseResponse (): void {
+    this.#held = false
+    this.#responseStarted = true
+  }
+
+  /**
+   * A held response failed before its first event: an in-band error record, or a firstEvent cut.
+   * Retried on another endpoint when the policy says so, else the request ends with `ending`.
+   */
+  heldFailed (failure: HeldFailure, ending: Ending): void {
+    const attempt = this.current
+    if (this.#ending !== null || attempt === null || !this.#held) return
+    this.#held = false
+    this.#upstream.failed(attempt.endpoint, failure)
+    const reason = retryHeldFailure(this.#route.retry, failure, this.#context())
+    if (reason === null) return this.handler.onResponseError({ kind: 'other', stale: false, reason: failure, ending })
+    attempt.replaced = true
+    this.release(attempt)
+    attempt.controller?.abort(new TryReplaced(failure))
+    this.#retry(reason, backoffMs(this.#route.retry, this.count, null))
+  }
+
   tryEnded (attempt: Try): void {
     if (this.#ending !== null) return
     this.release(attempt)
     this.#upstreamDone = true
     this.handler.onResponseEnd()
   }
+}
+
+/** A reset while the headers were held: a reset before the response, as far as retries go. */
+function heldReset (failure: Failure): Failure {
+  if (failure.ending.outcome !== 'upstream_reset') return failure
+  return { ...failure, stale: false, ending: { outcome: 'upstream_reset', detail: 'after the response headers (held by sse.holdHeaders), before the first event' } }
 }

@@ -22,15 +22,16 @@ export class GatewayAbort extends Error {
 }
 
 /**
- * The reason a try is aborted when a retry replaces it (a status the policy retries): no outcome,
+ * The reason a try is aborted when a retry replaces it (a status the policy retries, a held
+ * response that failed before its first event): no outcome,
  * the request goes on. Its callbacks no longer reach the request, so nothing reads it but undici.
  */
 export class TryReplaced extends Error {
   readonly code = 'LONGHAUL_TRY_REPLACED'
-  constructor (status: number) {
+  constructor (what: string) {
     const limit = Error.stackTraceLimit
     Error.stackTraceLimit = 0
-    super(`try replaced by a retry after status ${status}`)
+    super(`try replaced by a retry after ${what}`)
     Error.stackTraceLimit = limit
   }
 }

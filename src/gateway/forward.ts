@@ -12,6 +12,9 @@ import type { Failure } from './classify.ts'
 import { errorRecord, isEventStream, isSse } from './sse.ts'
 import { Heartbeat } from './heartbeat.ts'
 import { StreamWatch } from './stream-watch.ts'
+import type { StreamEvent } from './sse-events.ts'
+import { HeldResponse } from './held-response.ts'
+import type { HeldFailure } from '../upstream/retry.ts'
 import { writeErrorResponse } from './respond.ts'
 import { isHttp1, Passage, type PassageHost } from './passage.ts'
 import { lingerAfter } from './linger.ts'
@@ -33,6 +36,8 @@ export class Exchange extends Passage implements WinningTry {
   #parserFailed = false
   /** Watches the body for its first answer event (firstEvent) and, on metered routes, gaps and usage. */
   #watch: StreamWatch | null = null
+  /** The response headers held by the first-event gate (sse.holdHeaders), until its first event. */
+  #held: HeldResponse | null = null
 
   constructor (gen: Generation, host: PassageHost, req: IncomingMessage, res: ServerResponse) {
     super(gen, host, req)
@@ -74,18 +79,35 @@ export class Exchange extends Passage implements WinningTry {
       body: body.value,
       replayable: () => body.replayable()
     }, this, {
-      retried: (reason) => this.host.metrics.retries.inc({ route: route.name, reason }),
+      retried: (reason) => {
+        this.host.metrics.retries.inc({ route: route.name, reason })
+        this.#dropHeld()
+      },
       upstreamWarning: (endpoint, warning) => this.host.log.upstreamWarning(upstream.name, endpoint, warning),
       trace: this.trace
     })
     if (this.ending === null) this.#tries.start()
   }
 
-  onResponseStart (_controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
+  onResponseStart (controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
     if (this.ending !== null) return
     const { route } = this.target!
     this.deadline!.responseStarted()
     this.firstByte(statusCode)
+    const holdMs = route.sse.holdHeadersMs
+    const hold = holdMs !== null && statusCode < 300 && isSse(headers)
+    this.#watch = this.#watchFor(headers, hold)
+    if (hold) {
+      this.#tries!.holdResponse()
+      this.#held = new HeldResponse(statusCode, headers, controller, holdMs, () => this.#release())
+    } else {
+      this.#sendHead(statusCode, headers)
+    }
+  }
+
+  /** The response headers go downstream (at once, or when the first-event gate lets them). */
+  #sendHead (statusCode: number, headers: ResponseHeaders): void {
+    const { route } = this.target!
     this.#sse = route.sse.errorEvent && isSse(headers)
     const out = downstreamResponseHeaders(headers, this.requestId)
     if (this.host.refusing) out.connection = 'close'
@@ -94,28 +116,75 @@ export class Exchange extends Passage implements WinningTry {
     if (headers['content-length'] === undefined || isEventStream(headers['content-type'])) this.res.flushHeaders()
     const { heartbeatMs } = route.sse
     if (heartbeatMs !== null && isSse(headers)) this.#heartbeat = new Heartbeat(heartbeatMs, this.res, () => this.host.metrics.heartbeat(route.name))
-    this.#watch = this.#watchFor(headers)
   }
 
   /** Only a response whose first event or events matter gets a watch: the others are not read. */
-  #watchFor (headers: ResponseHeaders): StreamWatch | null {
+  #watchFor (headers: ResponseHeaders, held: boolean): StreamWatch | null {
     const { route } = this.target!
-    const deadline = this.deadline!
     const sse = isSse(headers)
     const metered = route.sse.metrics && sse
-    if (!metered && !deadline.limits.awaitsFirstEvent) return null
+    if (!metered && !held && !this.deadline!.limits.awaitsFirstEvent) return null
     return new StreamWatch({
       sse,
       route: route.name,
       metrics: metered ? this.host.metrics : null,
       arrivedAt: this.startedAt,
-      errors: false,
-      onFirstEvent: () => deadline.firstEventArrived()
+      errors: held,
+      onFirstEvent: (event) => this.#firstEvent(event)
     })
+  }
+
+  /** The first answer event: streamIdle governs from now on, and held headers go out, unless it is an error record. */
+  #firstEvent (event: StreamEvent): void {
+    if (this.#held !== null && event.error) return this.#failHeld('error_event', { outcome: 'upstream_error_event', detail: event.detail })
+    this.deadline!.firstEventArrived()
+    this.#release()
+  }
+
+  /** The held headers and bytes go downstream: the first event came, the hold ran out, or too much arrived. */
+  #release (): void {
+    const held = this.#held
+    if (held === null || this.ending !== null) return
+    this.#held = null
+    held.stop()
+    this.#tries!.releaseResponse()
+    this.#sendHead(held.statusCode, held.headers)
+    for (const chunk of held.chunks) {
+      this.#heartbeat?.forwarded(chunk)
+      this.relay(this.res, held.controller, chunk)
+    }
+  }
+
+  /** A held response failed before its first event: retried, or answered with `ending`'s status. */
+  #failHeld (failure: HeldFailure, ending: Ending): void {
+    this.#dropHeld()
+    this.#tries!.heldFailed(failure, ending)
+  }
+
+  /** Forgets a held response (its try failed): its clocks go back to waiting for headers. */
+  #dropHeld (): void {
+    const held = this.#held
+    if (held === null) return
+    this.#held = null
+    held.stop()
+    this.#watch = null
+    this.deadline!.retryingResponse()
+  }
+
+  protected override limitFired (ending: Ending): void {
+    if (this.#held !== null && ending.outcome === 'first_event_timeout') return this.#failHeld('first_event_timeout', ending)
+    this.finish(ending)
   }
 
   onResponseData (controller: DispatchController, chunk: Buffer): void {
     if (this.ending !== null) return
+    const held = this.#held
+    if (held !== null) {
+      const within = held.add(chunk)
+      this.#watch?.chunk(chunk)
+      if (!within) this.#release()
+      return
+    }
     this.#watch?.chunk(chunk)
     this.#heartbeat?.forwarded(chunk)
     this.relay(this.res, controller, chunk)
@@ -123,6 +192,7 @@ export class Exchange extends Passage implements WinningTry {
 
   onResponseEnd (): void {
     if (this.ending !== null) return
+    this.#release()
     // The exchange ends when the last byte is handed to the client, so sendTimeout still guards it.
     this.res.end(() => this.finish({ outcome: 'ok' }))
   }
@@ -138,6 +208,7 @@ export class Exchange extends Passage implements WinningTry {
   }
 
   protected stopUpstream (ending: Ending): void {
+    this.#held?.stop()
     this.#heartbeat?.stop()
     this.#watch?.end()
     this.#tries?.end(ending)

@@ -38,8 +38,10 @@ export const OUTCOMES = {
   connect_timeout: { status: 503, proxyStatus: 'connection_timeout', message: 'connecting to the upstream took longer than connectTimeout ({limit})' },
   first_byte_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no response headers within firstByte ({limit})', retry: 'never' },
   stream_idle_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream response was silent longer than streamIdle ({limit})' },
-  // After the headers went out, like stream_idle_timeout: the error record and a cut.
-  first_event_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no event with an answer within firstEvent ({limit}) after its response headers' },
+  // A 504 while sse.holdHeaders holds the headers; after they went out, like stream_idle_timeout, a cut.
+  first_event_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the upstream sent no event with an answer within firstEvent ({limit}) after its response headers', retry: 'never' },
+  // Only while sse.holdHeaders holds the headers: otherwise the record goes to the client as sent.
+  upstream_error_event: { status: 503, proxyStatus: 'destination_unavailable', message: 'the upstream answered with an error record before its first event', retry: 'later' },
   request_timeout: { status: 504, proxyStatus: 'http_response_timeout', message: 'the exchange took longer than the route\'s request timeout ({limit})', retry: 'never' },
   client_deadline_exceeded: { status: 504, proxyStatus: 'http_response_timeout', message: 'the client\'s own deadline ({limit}, its x-longhaul-timeout-ms or its SDK\'s X-Stainless-Timeout) ran out', retry: 'never' },
   upstream_reset: { status: 502, proxyStatus: 'connection_terminated', message: 'the upstream closed or reset the connection' },

@@ -119,7 +119,7 @@ export abstract class Passage {
     const declared = req.headers['content-length']
     if (declared !== undefined && Number(declared) > downstream.maxBodySize) return this.finish(tooLarge(downstream.maxBodySize))
     const tunnelIdleMs = options.tunnel ? route.timeouts.tunnelIdle.ms : null
-    this.deadline = new Deadline({ ...limits, tunnelIdleMs }, downstream, (ending) => this.finish(ending))
+    this.deadline = new Deadline({ ...limits, tunnelIdleMs }, downstream, (ending) => this.limitFired(ending))
     if (this.trace !== null) for (const p of this.deadline.progress()) this.trace.limitArmed(p.limit, p.outcome, p.limitMs)
 
     const admission = upstream.admission
@@ -178,6 +178,9 @@ export abstract class Passage {
     if (target !== null) this.host.metrics.inflight(target.route.name, -1)
     this.host.ended(this)
   }
+
+  /** A limit of the Deadline fired: by default the request ends with it. */
+  protected limitFired (ending: Ending): void { this.finish(ending) }
 
   /** Fields of the access line only some requests have. */
   protected accessExtra (): Partial<AccessRecord> { return {} }

@@ -20,6 +20,8 @@ export interface StreamEvent {
   readonly error: boolean
   /** The `event:` field, '' when absent (`message` for a browser). */
   readonly type: string
+  /** Of an error record: what it says went wrong (its error's type, code or message), when it says. */
+  readonly detail?: string
 }
 
 export interface ScannerOptions {
@@ -228,8 +230,9 @@ export class SseEventScanner {
       const type = this.#type.trim()
       if (this.#options.usage && data !== null && reportsUsage(data)) this.#readUsage(data)
       const error = this.#options.errors && (type === 'error' || type === 'longhaul-error' || (data !== null && data.includes(ERROR) && hasErrorMember(data)))
+      const detail = error && data !== null ? errorDetail(data) : undefined
       this.#reset()
-      this.#onEvent({ answer: error || !NOT_AN_ANSWER.has(type), error, type })
+      this.#onEvent(detail === undefined ? { answer: error || !NOT_AN_ANSWER.has(type), error, type } : { answer: true, error, type, detail })
     } else {
       this.#reset()
     }
@@ -296,6 +299,16 @@ function parseObject (data: Buffer): Record<string, unknown> | null {
 function objectAt (doc: Record<string, unknown>, key: string): Record<string, unknown> | null {
   const value = doc[key]
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : null
+}
+
+/** An error record's own words: `error.type` (Anthropic, OpenAI), `error.code`, `code` (longhaul's record) or the message. */
+function errorDetail (data: Buffer): string | undefined {
+  const doc = parseObject(data)
+  if (doc === null) return undefined
+  const error = objectAt(doc, 'error')
+  const words = [error?.type, error?.code, doc.code, typeof doc.error === 'string' ? doc.error : undefined, error?.message]
+  const found = words.find((w): w is string => typeof w === 'string' && w !== '')
+  return found?.slice(0, 200)
 }
 
 /** `{"error": {…}}` or `{"error": "…"}`: the error convention of OpenAI-compatible streams. */

@@ -2,7 +2,10 @@
 // tryAgain): a connect failure never reached a backend; a reset or a status may have.
 import type { RetryPolicy } from '../config/runtime.ts'
 
-export type RetryReason = 'connect_failure' | 'reset_before_response' | 'stale_connection' | `status_${number}`
+export type RetryReason = 'connect_failure' | 'reset_before_response' | 'stale_connection' | `status_${number}` | HeldFailure
+
+/** Failures of a response whose headers the first-event gate (sse.holdHeaders) still holds. */
+export type HeldFailure = 'error_event' | 'first_event_timeout'
 
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
@@ -41,6 +44,17 @@ export function retryOnStatus (policy: RetryPolicy, status: number, ctx: Attempt
   if (!policy.onStatus.has(status) || !ctx.replayable || ctx.attempts >= policy.attempts || !ctx.budgetAllows) return null
   if (!isIdempotent(ctx.method) && !policy.nonIdempotent) return null
   return `status_${status}`
+}
+
+/**
+ * The reason to retry a held response that failed before its first event (an in-band error
+ * record, a firstEvent cut), or null. Like a status: the backend had the request.
+ */
+export function retryHeldFailure (policy: RetryPolicy, failure: HeldFailure, ctx: AttemptContext): RetryReason | null {
+  const wanted = failure === 'error_event' ? policy.onErrorEvent : policy.onFirstEventTimeout
+  if (!wanted || !ctx.replayable || ctx.attempts >= policy.attempts || !ctx.budgetAllows) return null
+  if (!isIdempotent(ctx.method) && !policy.nonIdempotent) return null
+  return failure
 }
 
 /**
