@@ -419,6 +419,45 @@ spec:
   assert.deepEqual(web.pitfalls, [])
 })
 
+test('HTTPRoute and VirtualService timeouts in Go duration syntax (1m30s, 1h30m, 1.5s) are read; one that is no duration is a finding at its line', async () => {
+  const manifests = (request: string, mesh: string): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge }
+spec: { gatewayClassName: eg }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r }
+spec:
+  parentRefs: [{ name: edge }]
+  rules:
+    - backendRefs: [{ name: chat }]
+      timeouts: { request: ${request} }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: chat }
+spec:
+  hosts: [chat]
+  http:
+    - timeout: ${mesh}
+      route: [{ destination: { host: chat } }]
+`
+  const read = async (request: string, mesh: string): Promise<Chain> => await chain(`${ONE_MINUTE}  - from: k8s.yaml\n  - { name: app, preset: uvicorn }\n`, { 'k8s.yaml': manifests(request, mesh) })
+  for (const [request, mesh, requestMs, meshMs] of [['1m30s', '1h30m', 90_000, 5_400_000], ['1h30m30s500ms', '1.5s', 5_430_500, 1500], ['300s', '2m0s', 300_000, 120_000]] as const) {
+    const c = await read(request, mesh)
+    assert.deepEqual(c.hops.slice(1, 3).map((h) => h.values.requestTimeout?.ms), [requestMs, meshMs], `${request}, ${mesh}`)
+    assert.deepEqual(c.pitfalls, [])
+  }
+  const c = await read('90 seconds', '1d')
+  assert.deepEqual(c.hops.slice(1, 3).map((h) => h.values.requestTimeout?.origin), ['preset', 'preset'], 'nothing is read from a value that is no duration')
+  const report = diagnose(c)
+  const problems = report.filter((f) => f.rule === 'preset-pitfall').map((f) => f.problem)
+  assert.equal(problems.length, 2, problems.join('\n'))
+  assert.match(problems[0]!, /HTTPRoute r rules\[0\]\.timeouts\.request: 90 seconds \(\S+k8s\.yaml:13\) does nothing: "90 seconds" is not a duration/)
+  assert.match(problems[1]!, /VirtualService chat http\[0\]\.timeout: 1d \(\S+k8s\.yaml:21\) does nothing: "1d" is not a duration/)
+})
+
 test('--from without a chain file is a usage error that says what to give', async () => {
   const r = await new Promise<{ code: number | null, stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'doctor', '--from', join(CHAINS, 'story-1', 'k8s')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] })

@@ -6,8 +6,7 @@
 // component does not act on becomes an ignored setting with its real symptom.
 import { at, type Resource } from './manifests.ts'
 import { appServer } from './app-args.ts'
-import { ImportError, seconds, type IgnoredSetting, type Imported, type ImportedHop, type ImportedValue } from './types.ts'
-import { parseDuration } from '../../config/units.ts'
+import { ImportError, goDuration, seconds, type IgnoredSetting, type Imported, type ImportedHop, type ImportedValue } from './types.ts'
 import { parseConfigText } from '../../config/load.ts'
 import { ConfigError } from '../../config/diagnostics.ts'
 import { longhaulValues } from '../longhaul.ts'
@@ -35,12 +34,28 @@ interface Hop {
   where: string
 }
 
-/** A Kubernetes or Istio duration (`300s`, `1.5s`, `5m`). */
-function duration (text: unknown): number | undefined {
-  if (typeof text !== 'string') return undefined
-  const ms = parseDuration(text)
-  return typeof ms === 'number' ? ms : undefined
+const duration = goDuration
+
+/**
+ * A timeout that is no duration: the API server's validation refuses the resource (the Gateway
+ * API's CRD pattern, Istio's webhook), and what got in anyway does not set it. A finding at its
+ * line, not a silent skip (the doctor would model the default as if nothing were written).
+ */
+function notADuration (setting: string, where: string, value: unknown, source: string): IgnoredSetting {
+  return {
+    setting,
+    where,
+    meant: 'requestTimeout',
+    written: null,
+    what: `${JSON.stringify(value)} is not a duration (Go syntax: a number and a unit, ms, s, m or h, compounded as in 1h30m): \`kubectl apply\` refuses the resource, and the route keeps its default`,
+    works: 'a duration such as 90s or 1m30s',
+    source,
+    confirmed: false
+  }
 }
+
+const GEP_2257 = 'https://gateway-api.sigs.k8s.io/geps/gep-2257/ (HTTPRoute timeouts: ^([0-9]{1,5}(h|m|s|ms)){1,4}$, read as Go\'s time.ParseDuration)'
+const ISTIO_TIMEOUT = 'https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute (timeout: a google.protobuf.Duration)'
 
 const label = (r: Resource): string => `${r.kind} ${r.name}`
 
@@ -69,11 +84,14 @@ function gatewayHop (gw: Resource, all: readonly Resource[], path: string | unde
     const rule = rules[index]
     service = rule.backendRefs?.[0]?.name ?? null
     for (const key of ['request', 'backendRequest'] as const) {
-      const written = duration(rule.timeouts?.[key])
-      if (written === undefined) continue
-      const setting = `${label(route)} rules[${index}].timeouts.${key}: ${String(rule.timeouts[key])}`
+      const value: unknown = rule.timeouts?.[key]
+      if (value === undefined) continue
+      const written = duration(value)
+      const setting = `${label(route)} rules[${index}].timeouts.${key}: ${String(value)}`
       const where = at(route, ['spec', 'rules', index, 'timeouts', key])
-      if (gke) {
+      if (written === undefined) {
+        hop.ignored.push(notADuration(setting, where, value, GEP_2257))
+      } else if (gke) {
         hop.ignored.push({
           setting,
           where,
@@ -199,8 +217,12 @@ function virtualServiceHop (service: string, all: readonly Resource[]): Hop | nu
   const hop: Hop = { name: vs.name, preset: 'istio', values: {}, ignored: [], where: at(vs, ['kind']) }
   const http: any[] = vs.body.spec?.http ?? []
   const index = http.findIndex((r) => r.timeout !== undefined)
-  const ms = index < 0 ? undefined : duration(http[index].timeout)
-  if (ms !== undefined) hop.values.requestTimeout = { ms, setting: `${label(vs)} http[${index}].timeout: ${String(http[index].timeout)}`, where: at(vs, ['spec', 'http', index, 'timeout']) }
+  if (index < 0) return hop
+  const ms = duration(http[index].timeout)
+  const setting = `${label(vs)} http[${index}].timeout: ${String(http[index].timeout)}`
+  const where = at(vs, ['spec', 'http', index, 'timeout'])
+  if (ms === undefined) hop.ignored.push(notADuration(setting, where, http[index].timeout, ISTIO_TIMEOUT))
+  else hop.values.requestTimeout = { ms, setting, where }
   return hop
 }
 

@@ -61,3 +61,23 @@ export function seconds (text: unknown, zeroIsNone = false): number | null | und
   if (!Number.isFinite(n)) return undefined
   return n === 0 && zeroIsNone ? null : Math.round(n * 1000)
 }
+
+const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/
+const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g
+const GO_DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * A duration as Kubernetes resources write them, in Go's time.ParseDuration syntax: units may be
+ * compounded (`1m30s`, `1h30m`; the Gateway API's GEP-2257 durations are a subset), and Istio's
+ * `1.5s` has a fraction. Whole milliseconds; undefined when the text is no such duration (a sign
+ * is refused: no timeout is negative). `0` alone is zero, as in Go.
+ */
+export function goDuration (text: unknown): number | undefined {
+  if (typeof text !== 'string') return undefined
+  const trimmed = text.trim()
+  if (trimmed === '0') return 0
+  if (!GO_DURATION.test(trimmed)) return undefined
+  let ms = 0
+  for (const [, value, unit] of trimmed.matchAll(GO_DURATION_PART)) ms += Number(value) * GO_DURATION_UNITS[unit!]!
+  return Math.round(ms)
+}
