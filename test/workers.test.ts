@@ -224,3 +224,14 @@ routes: [{ name: all, upstream: demo }]
   assert.equal(gw.code, 1)
   assert.ok(gw.lines.some((l) => l.msg === 'start failed' && JSON.stringify(l.err).includes('EADDRINUSE')), JSON.stringify(gw.lines))
 })
+
+test('SIGTERM while a dead worker is being replaced: the new worker drains too, the primary exits 0', async () => {
+  const { gw } = await twoWorkers()
+  const status = await json(`${gw.adminUrl}/status`)
+  process.kill(status.workers[0].pid, 'SIGKILL')
+  await gw.waitForLine((l) => l.msg === 'worker exited; starting a new one')
+  // The replacement is forked now and still starting: the drain message reaches it mid-start.
+  gw.process.kill('SIGTERM')
+  const code = await Promise.race([gw.exited, new Promise((resolve) => setTimeout(() => resolve('still running after 15 s'), 15_000).unref())])
+  assert.equal(code, 0, JSON.stringify(gw.lines.slice(-6)))
+})

@@ -1,7 +1,6 @@
 // A worker process (workers > 1): one gateway on listener sockets of its own that share their
 // ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its config text, reloads and drains from the primary, answers its
 // /status and /metrics questions, and reports how many requests it has in flight once a second.
-import { once } from 'node:events'
 import { AggregatorRegistry } from 'prom-client'
 import { parseConfigText } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
@@ -30,7 +29,16 @@ export async function runWorker (): Promise<void> {
   // A primary gone before this worker serves leaves nothing to drain: end now.
   const orphaned = (): never => process.exit(1)
   process.once('disconnect', orphaned)
-  const [start] = await once(process, 'message') as [ToWorker]
+  // Everything the primary sends is held until the worker serves (a drain, a question for
+  // /status): messages read together are emitted together, before an awaiting caller resumes, so
+  // only a listener that is there from the start sees them all.
+  const early: unknown[] = []
+  let first: ((message: ToWorker) => void) | null = null
+  const hold = (message: unknown): void => {
+    if (first !== null) { first(message as ToWorker); first = null } else early.push(message)
+  }
+  process.on('message', hold)
+  const start = await new Promise<ToWorker>((resolve) => { first = resolve })
   if (start.longhaul !== 'start') throw new Error(`worker: expected the start message, got ${start.longhaul}`)
   const { config } = parseConfigText(start.text, start.path)
   const log = new GatewayLog(config.log.level, undefined, { sharedStdout: true })
@@ -87,7 +95,7 @@ export async function runWorker (): Promise<void> {
     }
   }
 
-  process.on('message', (message: unknown) => {
+  const onMessage = (message: unknown): void => {
     if (!isToWorker(message)) return
     switch (message.longhaul) {
       case 'status':
@@ -105,7 +113,10 @@ export async function runWorker (): Promise<void> {
       case 'start':
         return
     }
-  })
+  }
+  process.off('message', hold)
+  process.on('message', onMessage)
+  for (const message of early.splice(0)) onMessage(message)
   // The primary is gone (killed): nobody will say when to stop, so drain now.
   process.off('disconnect', orphaned)
   process.on('disconnect', () => drainAndExit('primary exited'))
