@@ -33,7 +33,11 @@ class FakeEndpoint {
     this.scripts = scripts
   }
 
-  acquire (): void { this.inflight++ }
+  acquire (start: () => void): null {
+    this.inflight++
+    start()
+    return null
+  }
   release (): void { this.inflight-- }
   lowerIdleAfterStale (): number | null { return null }
   checkKeepAliveHint (): string | null { return null }

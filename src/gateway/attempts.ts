@@ -16,6 +16,13 @@ import { withTraceContext, type AttemptTrace, type RequestTrace } from '../obser
 type DispatchController = Dispatcher.DispatchController
 export type ResponseHeaders = Record<string, string | string[] | undefined>
 
+/** How a request (or a tunnel) ends that waited for a connection slot of `endpoint` in vain. */
+export function connectionQueueTimedOut (endpoint: Endpoint): Ending {
+  const limitMs = endpoint.connectionSlots?.queueTimeoutMs
+  const detail = `no connection to ${endpoint.url} came free (maxConnectionsPerEndpoint) within the queue timeout`
+  return limitMs === undefined ? { outcome: 'overloaded', detail } : { outcome: 'overloaded', detail, limitMs }
+}
+
 /** The winning try's callbacks, as the request sees them. */
 export interface WinningTry {
   onResponseStart (controller: DispatchController, statusCode: number, headers: ResponseHeaders): void
@@ -47,6 +54,8 @@ class Try implements Dispatcher.DispatchHandler {
   readonly #attempts: Attempts
   readonly endpoint: Endpoint
   readonly retry: RetryReason | null
+  /** The pool it was sent on (the endpoint's, when it went out): a stale reset lowers its idle time once per pool. */
+  pool: Dispatcher | null = null
   controller: DispatchController | null = null
   /** Its endpoint slot and budget share were given back (once). */
   released = false
@@ -61,7 +70,6 @@ class Try implements Dispatcher.DispatchHandler {
     this.#attempts = attempts
     this.endpoint = endpoint
     this.retry = retry
-    endpoint.acquire()
   }
 
   get live (): boolean { return this.#attempts.current === this && !this.replaced }
@@ -152,28 +160,25 @@ export class Attempts {
     const endpoint = this.#upstream.pick(this.#tried)
     if (endpoint === undefined) return this.handler.onResponseError({ kind: 'other', stale: false, reason: 'no endpoint', ending: { outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' } })
     this.#tried.add(endpoint)
-    const slots = endpoint.connectionSlots
-    if (slots !== null && !slots.tryEnter()) {
-      // Every connection maxConnectionsPerEndpoint allows is busy: wait for one in the open
-      // (counted in the queue depth, bounded), never silently in undici's pool (DESIGN.md §1.4).
-      this.#waiting = slots.wait(() => {
-        this.#waiting = null
-        this.#send(endpoint, retry)
-      }, () => {
-        this.#waiting = null
-        this.handler.onResponseError({ kind: 'other', stale: false, reason: 'connection queue timeout', ending: { outcome: 'overloaded', detail: `no connection to ${endpoint.url} came free (maxConnectionsPerEndpoint) within the queue timeout`, limitMs: slots.queueTimeoutMs } })
-      })
-      return
-    }
-    this.#send(endpoint, retry)
+    // Every connection maxConnectionsPerEndpoint allows may be busy: then the try waits for one
+    // in the open (counted in the queue depth, bounded), never silently in undici's pool (DESIGN.md §1.4).
+    const ticket = endpoint.acquire(() => {
+      this.#waiting = null
+      this.#send(endpoint, retry)
+    }, () => {
+      this.#waiting = null
+      this.handler.onResponseError({ kind: 'other', stale: false, reason: 'connection queue timeout', ending: connectionQueueTimedOut(endpoint) })
+    })
+    if (ticket !== null) this.#waiting = ticket
   }
 
-  /** Sends the try, holding one of the endpoint's connection slots when it has them. */
+  /** Sends the try, which holds its endpoint (acquire()) until release(). */
   #send (endpoint: Endpoint, retry: RetryReason | null): void {
     const attempt = new Try(this, endpoint, retry)
     this.current = attempt
     this.count++
     const fresh = retry === 'stale_connection' ? endpoint.freshClient() : null
+    attempt.pool = fresh ?? endpoint.pool
     const trace = this.#host.trace
     if (trace != null) attempt.trace = trace.attempt(endpoint.url, this.count)
     const headers = this.#request.headers()
@@ -250,7 +255,7 @@ export class Attempts {
     if (!this.#responseStarted) {
       if (failure.kind !== 'other') this.#upstream.failed(attempt.endpoint, failure.reason)
       if (failure.stale) {
-        const idleMs = attempt.endpoint.lowerIdleAfterStale()
+        const idleMs = attempt.endpoint.lowerIdleAfterStale(attempt.pool)
         if (idleMs !== null) this.#host.upstreamWarning(attempt.endpoint.url, `a pooled connection failed as it was reused: the endpoint closes idle connections sooner than longhaul kept them; its pooled idle time is now ${idleMs}ms`)
       }
       const reason = retryAfterFailure(this.#route.retry, failure, this.#context())

@@ -67,6 +67,12 @@ export function classifyFailure (err: Error, responseStarted: boolean): Failure 
   // undici refuses to send what is not valid HTTP (two Host fields, a header value it rejects):
   // the client's request is at fault, not the upstream, which never saw it.
   if (code === 'UND_ERR_INVALID_ARG') return { kind: 'other', stale: false, reason, ending: { outcome: 'bad_request', detail: `the request cannot be forwarded (${err.message})` } }
+  // A dispatch on a pool already closed (a reload retired its upstream, a DNS answer removed its
+  // endpoint): nothing reached a backend, so it is no reset. It is retried like a connect failure
+  // (re-picked elsewhere); a pool is only closed once idle, so this is a race, not the rule.
+  if (!responseStarted && (err instanceof errors.ClientClosedError || err instanceof errors.ClientDestroyedError)) {
+    return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: 'the endpoint\'s connection pool was closed (a reload or a DNS answer removed it)' } }
+  }
   if (RESET.has(code)) {
     const detail = responseStarted ? 'after the response started' : 'before any response byte'
     return { kind: 'reset', stale: !responseStarted && isStaleConnection(err), reason, ending: { outcome: 'upstream_reset', detail } }

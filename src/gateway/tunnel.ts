@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Endpoint } from '../upstream/endpoint.ts'
+import type { QueueTicket } from '../upstream/admission.ts'
 import type { AccessRecord } from '../observe/log.ts'
 import { downstreamResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.ts'
 import type { Ending } from './outcome.ts'
@@ -17,6 +18,7 @@ import { classifyFailure, GatewayAbort } from './classify.ts'
 import { writeErrorResponse } from './respond.ts'
 import { Passage, type PassageHost } from './passage.ts'
 import type { Generation } from './generation.ts'
+import { connectionQueueTimedOut } from './attempts.ts'
 
 type DispatchController = Dispatcher.DispatchController
 
@@ -50,6 +52,8 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
   /** An HTTP response on the client's connection: a gateway error, or the upstream's refusal. */
   #res: http.ServerResponse | null = null
   #upstreamDone = false
+  /** Waiting for a connection slot of a capped endpoint. */
+  #waiting: QueueTicket | null = null
 
   constructor (gen: Generation, host: PassageHost, req: IncomingMessage, socket: Duplex, head: Buffer) {
     super(gen, host, req)
@@ -70,18 +74,28 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
   /**
    * The handshake goes to one endpoint. An upgrade takes its connection out of the pool (undici
    * detaches it), so a tunnel never holds a pooled connection, and is never retried: a
-   * handshake is not replayed blindly.
+   * handshake is not replayed blindly. It holds one of the endpoint's connection slots for its
+   * whole life (it holds a connection), taken like a request's: now, or after a wait in the open.
    */
   #send (): void {
-    const { req } = this
-    const { upstream, path } = this.target!
-    const endpoint = upstream.pick()
+    const endpoint = this.target!.upstream.pick()
     if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
+    const ticket = endpoint.acquire(() => {
+      this.#waiting = null
+      this.#dispatch(endpoint)
+    }, () => {
+      this.#waiting = null
+      this.finish(connectionQueueTimedOut(endpoint))
+    })
+    if (ticket !== null) this.#waiting = ticket
+  }
+
+  #dispatch (endpoint: Endpoint): void {
+    const { req } = this
     this.endpoint = endpoint
-    endpoint.acquire()
     this.attempts = 1
     endpoint.pool.dispatch({
-      path,
+      path: this.target!.path,
       method: 'GET',
       upgrade: 'websocket',
       headers: upstreamRequestHeaders(req, {
@@ -199,6 +213,8 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
   }
 
   protected stopUpstream (ending: Ending): void {
+    this.#waiting?.cancel()
+    this.#waiting = null
     this.endpoint?.release()
     if (!this.#upstreamDone && this.controller !== null) this.controller.abort(new GatewayAbort(ending))
   }

@@ -1,9 +1,9 @@
 // One upstream endpoint: its undici Pool (with longhaul's connector), its in-flight count, which
 // only acquire()/release() change, and the state health checks and outlier ejection keep on it.
-import { Client, Pool, buildConnector } from 'undici'
+import { Client, Pool, buildConnector, type Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/runtime.ts'
 import { AUTO_IDLE_MS } from '../config/schema.ts'
-import { Admission } from './admission.ts'
+import { Admission, type QueueTicket } from './admission.ts'
 
 /**
  * Gives a socket's own error (ECONNRESET, EPIPE: they carry no socket) the byte counts undici
@@ -88,8 +88,11 @@ export class Endpoint {
    * then never makes a request wait for a connection.
    */
   readonly connectionSlots: Admission | null
-  constructor (url: string, cfg: UpstreamConfig, onQueueDepth: () => void = () => {}) {
+  /** Told after each release(): the upstream waits for its endpoints to be idle before closing them. */
+  readonly #onRelease: () => void
+  constructor (url: string, cfg: UpstreamConfig, onQueueDepth: () => void = () => {}, onRelease: () => void = () => {}) {
     this.url = url
+    this.#onRelease = onRelease
     this.#idleTimeout = cfg.idleTimeout
     const auto = cfg.idleTimeout === 'auto'
     this.#options = {
@@ -115,13 +118,15 @@ export class Endpoint {
   }
 
   /**
-   * A connection that had carried a response failed before the next one: the backend closes
-   * idle connections sooner than the pool keeps them (and its Keep-Alive hint, if any, says
+   * A connection of `pool` that had carried a response failed before the next one: the backend
+   * closes idle connections sooner than the pool keeps them (and its Keep-Alive hint, if any, says
    * otherwise). Halve this endpoint's pooled idle time, down to 250 ms, so the race stops
-   * recurring: the retry saves idempotent requests, only this saves a POST. Returns the new
-   * idle time, or null when it is already at the floor.
+   * recurring: the retry saves idempotent requests, only this saves a POST. Once per pool: a
+   * burst of stale resets from one pool is one observation, so failures from a pool already
+   * replaced change nothing. Returns the new idle time, or null when nothing changed.
    */
-  lowerIdleAfterStale (): number | null {
+  lowerIdleAfterStale (pool: Dispatcher | null): number | null {
+    if (pool !== this.pool) return null
     const next = Math.max(STALE_IDLE_FLOOR_MS, Math.floor(this.#idleMs / 2))
     if (next === this.#idleMs) return null
     this.#idleMs = next
@@ -135,14 +140,34 @@ export class Endpoint {
   /** Requests in flight on this endpoint (the balancer and the retry budget read it). */
   get inflight (): number { return this.#inflight }
 
+  /** Nothing in flight on this endpoint and nothing waiting for one of its connections. */
+  get idle (): boolean { return this.#inflight === 0 && (this.connectionSlots?.queued ?? 0) === 0 }
+
   /**
-   * A try starts on this endpoint (holding one of its connection slots, if capped); release() it
-   * exactly once when the try is over: its slot goes to the first request waiting for one.
+   * The one way onto this endpoint, for a request's try and a tunnel alike: takes one of its
+   * connection slots (when capped) and counts it in flight, then runs `start`: now, or once a
+   * slot comes free (the wait is in the open, counted in the queue depth). Returns the ticket
+   * of that wait, or null when `start` already ran. `timedOut` runs instead when no slot came
+   * free within connectionQueueTimeout. release() exactly once after `start` ran.
    */
-  acquire (): void { this.#inflight++ }
+  acquire (start: () => void, timedOut: () => void): QueueTicket | null {
+    const slots = this.connectionSlots
+    if (slots === null || slots.tryEnter()) {
+      this.#inflight++
+      start()
+      return null
+    }
+    return slots.wait(() => {
+      this.#inflight++
+      start()
+    }, timedOut)
+  }
+
+  /** The try or tunnel is over: its slot goes to the first one waiting for it. */
   release (): void {
     this.#inflight--
     this.connectionSlots?.leave()
+    this.#onRelease()
   }
 
   available (now: number): boolean {
@@ -152,6 +177,9 @@ export class Endpoint {
   /**
    * A one-off client on a new connection, for the stale-connection retry: the pool could hand
    * out another idle connection the backend is closing. It closes itself after its request.
+   * It counts against maxConnectionsPerEndpoint as the request it carries does: that request
+   * holds one of the endpoint's connection slots (acquire()), so the pool carries one request
+   * fewer meanwhile. The pool may keep an idle connection open beside it until its idle time.
    */
   freshClient (): Client {
     return new Client(this.url, { ...this.#options, connections: undefined } as Client.Options)

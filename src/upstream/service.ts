@@ -32,6 +32,10 @@ export class UpstreamService {
   #panic = false
   /** Retries in flight, for the retry budget. */
   #retriesInFlight = 0
+  /** Endpoints a DNS answer removed, waiting to be idle before their pools close. */
+  readonly #leaving = new Set<Endpoint>()
+  /** Set by retire(): resolves once nothing is in flight, queued or about to retry here. */
+  #retired: (() => void) | null = null
 
   constructor (cfg: UpstreamConfig, observer: UpstreamObserver) {
     this.name = cfg.name
@@ -54,7 +58,8 @@ export class UpstreamService {
 
   /**
    * A new DNS answer: endpoints still listed keep their pools and state; new ones join; gone
-   * ones get no new requests, and their pools close once their requests have finished.
+   * ones get no new requests, and their pools close once nothing is in flight on them or waiting
+   * for one of their connections (closeWhenIdle()).
    */
   #resolved (urls: string[]): void {
     const statics = this.config.endpoints.filter((url) => !url.startsWith('dns://'))
@@ -65,12 +70,37 @@ export class UpstreamService {
     const added = next.filter((e) => !byUrl.has(e.url))
     if (added.length === 0 && removed.length === 0) return
     this.endpoints = next
-    for (const e of removed) void e.pool.close()
+    for (const e of removed) this.#leaving.add(e)
+    this.#closeWhenIdle()
     this.#observer.endpointsChanged(this.name, added.map((e) => e.url), removed.map((e) => e.url))
   }
 
   #endpoint (url: string): Endpoint {
-    return new Endpoint(url, this.config, () => this.#queueChanged())
+    return new Endpoint(url, this.config, () => this.#queueChanged(), () => this.#settled())
+  }
+
+  /**
+   * A try, a tunnel or a wait ended. Closing a pool is held back while anything could still be
+   * sent on it: undici refuses a dispatch on a closed pool (UND_ERR_CLOSED, then
+   * UND_ERR_DESTROYED), and a request queued for a slot or about to retry would fail with it.
+   * Checked in a microtask: a slot handed on is taken (and counted) synchronously after it is
+   * given back.
+   */
+  #settled (): void {
+    if (this.#retired !== null || this.#leaving.size > 0) queueMicrotask(() => this.#closeWhenIdle())
+  }
+
+  #closeWhenIdle (): void {
+    for (const e of this.#leaving) {
+      if (!e.idle) continue
+      this.#leaving.delete(e)
+      void e.pool.close()
+    }
+    if (this.#retired !== null && this.active() === 0 && this.queued() === 0 && this.#retriesInFlight === 0) {
+      const retired = this.#retired
+      this.#retired = null
+      retired()
+    }
   }
 
   /**
@@ -85,6 +115,7 @@ export class UpstreamService {
 
   #queueChanged (): void {
     this.#observer.queueDepth(this.name, this.queued())
+    this.#settled()
   }
 
   get panic (): boolean { return this.#panic }
@@ -103,7 +134,10 @@ export class UpstreamService {
 
   /** A decided retry holds a share of the budget until its try ends: releaseRetry() once. */
   holdRetry (): void { this.#retriesInFlight++ }
-  releaseRetry (): void { this.#retriesInFlight-- }
+  releaseRetry (): void {
+    this.#retriesInFlight--
+    this.#settled()
+  }
 
   /**
    * An endpoint for the next attempt: available ones not tried yet, then available ones, and when
@@ -161,11 +195,20 @@ export class UpstreamService {
     this.#observer.endpointChanged(this.name, e.url, available && e.available(performance.now()), reason)
   }
 
-  /** Closes the pools once the requests already on them have ended (a reload dropped this upstream). */
+  /**
+   * A reload dropped this upstream: its pools close once nothing is in flight on it, waiting
+   * for a slot or a connection, or holding a retry (closeWhenIdle()). No time bound of its own:
+   * each request of the old generation has its deadline, and undici's close() would wait for
+   * requests in flight all the same.
+   */
   async retire (): Promise<void> {
     this.#health?.stop()
     this.#discovery?.stop()
-    await Promise.all(this.endpoints.map((e) => e.pool.close()))
+    await new Promise<void>((resolve) => {
+      this.#retired = resolve
+      this.#closeWhenIdle()
+    })
+    await Promise.all([...this.endpoints, ...this.#leaving].map((e) => e.pool.close()))
   }
 
   /** Closes the pools now, aborting what is left (shutdown). */

@@ -29,7 +29,7 @@ export async function metric (gw: RunningGateway, name: string, labels: Record<s
   return metricValue(await metricsText(gw), name, labels)
 }
 
-export interface EndpointStatus { url: string, healthy: boolean, inflight: number, ejectedForMs?: number }
+export interface EndpointStatus { url: string, healthy: boolean, inflight: number, ejectedForMs?: number, queued?: number, maxInflight?: number }
 export interface UpstreamStatus { panic: boolean, queued: number, endpoints: EndpointStatus[] }
 
 export async function upstreamStatus (gw: RunningGateway, upstream: string): Promise<UpstreamStatus> {
