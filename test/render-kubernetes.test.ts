@@ -112,7 +112,7 @@ test('the Deployment agrees with the config: grace period, probes on the admin p
   // The whole directory is mounted (a subPath never sees a ConfigMap update), holding the config verbatim.
   assert.deepEqual(container.volumeMounts, [{ name: 'config', mountPath: '/etc/longhaul', readOnly: true }])
   const configMap = byKind(rendered, 'ConfigMap')
-  assert.equal(pod.volumes[0].configMap.name, configMap.metadata.name)
+  assert.deepEqual(pod.volumes, [{ name: 'config', projected: { sources: [{ configMap: { name: configMap.metadata.name } }] } }])
   assert.equal(configMap.data['longhaul.yaml'], LONG)
   assert.equal(parseConfigText(configMap.data['longhaul.yaml'], 'cm').config.routes.length, 2)
 
@@ -185,7 +185,7 @@ test('a route the doctor cannot reach by its path (an earlier route takes it fir
   assert.equal(warning?.path, 'routes')
 })
 
-test('a config a pod cannot run is refused at its keys: loopback admin, port 0, TLS files', (t) => {
+test('a config a pod cannot run is refused at its keys: loopback admin, port 0, TLS files outside the config directory', (t) => {
   const certificate = makeTestCertificate()
   t.after(certificate.remove)
   const text = `
@@ -201,11 +201,59 @@ routes: [{ name: all, upstream: app }]
   try { render(text) } catch (e) { err = e }
   assert.ok(err instanceof ConfigError)
   const messages = err.diagnostics.map((d) => `${d.line}:${d.col} ${d.path}: ${d.message}`)
-  assert.equal(messages.length, 4, messages.join('\n'))
+  assert.equal(messages.length, 5, messages.join('\n'))
   assert.match(messages[0]!, /^3:5 listen\[0\]\.address: port 0/)
   assert.match(messages[1]!, /^3:5 listen\[0\]\.address: 127\.0\.0\.1 is not reachable/)
-  assert.match(messages[2]!, /^5:5 listen\[1\]\.tls: render does not mount/)
-  assert.match(messages[3]!, /^6:10 admin\.address: 127\.0\.0\.1 is not reachable .*probes/)
+  assert.match(messages[2]!, /^5:12 listen\[1\]\.tls\.cert: \/.*cert\.pem is outside the config's directory: .*relative to the config file/)
+  assert.match(messages[3]!, /^5:\d+ listen\[1\]\.tls\.key: \/.*key\.pem is outside the config's directory/)
+  assert.match(messages[4]!, /^6:10 admin\.address: 127\.0\.0\.1 is not reachable .*probes/)
+})
+
+test('a TLS listener: its certificate and key are projected from a kubernetes.io/tls Secret beside the config, where the config names them', async (t) => {
+  const certificate = makeTestCertificate()
+  t.after(certificate.remove)
+  const file = join(certificate.dir, 'longhaul.yaml')
+  const text = MINIMAL.replace('listen: [{ address: 0.0.0.0:8080 }]', `listen:
+  - address: 0.0.0.0:8443
+    tls: { cert: ./cert.pem, key: key.pem }
+  - address: 0.0.0.0:9443
+    tls: { cert: cert.pem, key: key.pem }`)
+  const rendered = renderKubernetes(text, file, { name: 'gw', image: 'longhaul:test', replicas: 1 })
+  for (const m of rendered.manifests) new MODELS[`${m.object.apiVersion as string}/${m.object.kind as string}`]!(m.object).validate()
+  const pod = byKind(rendered, 'Deployment').spec.template.spec
+  // One directory: the ConfigMap and the one Secret both listeners share, at the paths the config names.
+  assert.deepEqual(pod.volumes, [{
+    name: 'config',
+    projected: {
+      sources: [
+        { configMap: { name: 'gw-config' } },
+        { secret: { name: 'gw-tls', items: [{ key: 'tls.crt', path: 'cert.pem' }, { key: 'tls.key', path: 'key.pem' }] } }
+      ]
+    }
+  }])
+  assert.deepEqual(pod.containers[0].volumeMounts, [{ name: 'config', mountPath: '/etc/longhaul', readOnly: true }])
+  assert.deepEqual(pod.containers[0].ports.map((p: any) => [p.name, p.containerPort]), [['https', 8443], ['https-2', 9443], ['admin', 9901]])
+  // The Secret is the user's to create: render says so, at the listener that needs it.
+  const secret = rendered.warnings.filter((w) => w.message.includes('Secret'))
+  assert.equal(secret.length, 1)
+  assert.equal(secret[0]!.path, 'listen[0].tls')
+  assert.match(secret[0]!.message, /reads \/etc\/longhaul\/cert\.pem and \/etc\/longhaul\/key\.pem from Secret gw-tls.*kubectl create secret tls gw-tls --cert=CERT --key=KEY/)
+
+  // A path that climbs out of the config's directory is refused at its key.
+  let err: unknown
+  try { renderKubernetes(text.replace('key: key.pem }', `key: ../${certificate.dir.split('/').pop()!}/key.pem }`), file, { name: 'gw', image: 'i', replicas: 1 }) } catch (e) { err = e }
+  assert.ok(err instanceof ConfigError)
+  assert.deepEqual(err.diagnostics.map((d) => d.path), ['listen[0].tls.key'])
+
+  // The doctor reads the rendered Deployment's projected config (its certificates are in the pod, not here).
+  await writeFile(file, text)
+  const out = join(certificate.dir, 'k8s')
+  const rendered2 = await runCli(['render', 'kubernetes', '--config', file, '--out', out, '--lb', 'gke-gateway'])
+  assert.equal(rendered2.code, 0, rendered2.stderr)
+  assert.match(rendered2.stderr, /Secret longhaul-tls/)
+  const doctor = await runCli(['doctor', join(out, 'doctor', 'all.yaml'), '--format', 'json'])
+  assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr)
+  assert.match(doctor.stdout, /ConfigMap longhaul-config data\.longhaul\.yaml/)
 })
 
 test('the CLI: stdout is one stream of documents; errors exit 1 with FILE:LINE:COL; usage errors exit 2', async () => {

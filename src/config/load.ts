@@ -15,7 +15,11 @@ export interface LoadedConfig {
 }
 
 /** Parses and resolves config text; throws ConfigError with every error found. */
-export function parseConfigText (text: string, file: string): LoadedConfig {
+/**
+ * `readFiles: false` checks the text alone, for a config whose files (TLS certificates) sit where
+ * it will run, not here: a config read from a Kubernetes ConfigMap.
+ */
+export function parseConfigText (text: string, file: string, { readFiles = true } = {}): LoadedConfig {
   const yaml = parseYaml(text, file)
   const diagnostics: Diagnostic[] = [...yaml.warnings]
   // DESIGN.md §11: a diagnostic points at the offending key itself (a list item has no key: at the item).
@@ -30,7 +34,7 @@ export function parseConfigText (text: string, file: string): LoadedConfig {
     hash: createHash('sha256').update(text).digest('hex').slice(0, 12),
     loadedAt: new Date().toISOString()
   }
-  const config = resolveConfig(data, source, report)
+  const config = resolveConfig(data, source, report, { readFiles })
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
   return { config, warnings: inFileOrder(diagnostics), text }
 }

@@ -112,13 +112,14 @@ function shadows (earlier: RouteConfig, later: RouteConfig): boolean {
   return a.host.startsWith('*.') && b.host.endsWith(a.host.slice(1))
 }
 
-function resolveListener (l: Parsed['listen'][number], i: number, source: RuntimeConfig['source'], report: Report): ListenerConfig {
+function resolveListener (l: Parsed['listen'][number], i: number, source: RuntimeConfig['source'], report: Report, readFiles: boolean): ListenerConfig {
   const address = splitAddress(l.address)
   if (l.tls !== undefined && l.protocol === 'h2c') {
     report('error', ['listen', i, 'protocol'], 'protocol h2c is cleartext HTTP/2, and a tls listener already serves HTTP/2 (by ALPN): remove one of them')
   }
   if (l.tls === undefined) return { ...address, kind: l.protocol === 'h2c' ? 'h2c' : 'http1', tls: null }
   const files = resolveTlsFiles(source.path, l.tls)
+  if (!readFiles) return { ...address, kind: 'tls', tls: Object.freeze(files) }
   try {
     checkTlsFiles(files)
   } catch (err) {
@@ -128,8 +129,8 @@ function resolveListener (l: Parsed['listen'][number], i: number, source: Runtim
   return { ...address, kind: 'tls', tls: Object.freeze(files) }
 }
 
-export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], report: Report): RuntimeConfig {
-  const listen = parsed.listen.map((l, i) => resolveListener(l, i, source, report))
+export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], report: Report, { readFiles = true } = {}): RuntimeConfig {
+  const listen = parsed.listen.map((l, i) => resolveListener(l, i, source, report, readFiles))
   const admin = splitAddress(parsed.admin.address)
   const seenAddresses = new Map<string, ConfigPath>()
   listen.forEach((l, i) => {

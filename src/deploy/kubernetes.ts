@@ -14,6 +14,17 @@ export interface WorkloadOptions {
   readonly cpus: number
   /** Annotations the load balancer needs on the Service (GKE Ingress: its BackendConfig, NEGs). */
   readonly serviceAnnotations?: Readonly<Record<string, string>>
+  /** The TLS listeners' files, each pair projected from a Secret beside the config. */
+  readonly tls?: readonly TlsSecret[]
+}
+
+/** A Secret of type kubernetes.io/tls whose tls.crt and tls.key the pod reads at `cert` and `key` (relative to CONFIG_DIR). */
+export interface TlsSecret {
+  readonly secret: string
+  readonly cert: string
+  readonly key: string
+  /** Indexes in `listen` of the listeners serving this pair. */
+  readonly listeners: number[]
 }
 
 /** Where the ConfigMap is mounted: a directory, so `--watch` sees its `..data` symlink swap. */
@@ -42,6 +53,14 @@ export function workloadManifests (config: RuntimeConfig, configText: string, op
   const names = portNames(config.listen)
   const adminPort = config.admin.port
   const cpu = String(options.cpus)
+
+  // One projected volume: the config and the certificates it names, in one directory and updated
+  // in one atomic swap (a second volume mounted inside the first would need a mount point in a
+  // read-only directory).
+  const configSources = [
+    { configMap: { name: `${name}-config` } },
+    ...(options.tls ?? []).map((t) => ({ secret: { name: t.secret, items: [{ key: 'tls.crt', path: t.cert }, { key: 'tls.key', path: t.key }] } }))
+  ]
 
   const configMap: Manifest = {
     file: 'configmap.yaml',
@@ -82,7 +101,7 @@ export function workloadManifests (config: RuntimeConfig, configText: string, op
               securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
               volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }]
             }],
-            volumes: [{ name: 'config', configMap: { name: `${name}-config` } }]
+            volumes: [{ name: 'config', projected: { sources: configSources } }]
           }
         }
       }
@@ -90,7 +109,7 @@ export function workloadManifests (config: RuntimeConfig, configText: string, op
     comments: [
       [['spec', 'strategy'], 'A new pod is ready before an old one drains: capacity never drops during a rollout.'],
       [['spec', 'template', 'spec', 'terminationGracePeriodSeconds'], `drain.delay ${formatDuration(config.drain.delayMs)} + drain.timeout ${formatDuration(config.drain.timeoutMs)} + ${GRACE_MARGIN_SECONDS}s (error records, log flush, exit):\nKubernetes sends SIGKILL after this, so it must outlast the whole drain.`],
-      [['spec', 'template', 'spec', 'containers'], `args: the image's entry point is \`longhaul serve\`; --watch follows ConfigMap updates.\nreadinessProbe: /readyz turns 503 the moment SIGTERM arrives, so the pod leaves the endpoints\nwhile it keeps serving for drain.delay. livenessProbe: /healthz stays 200 through a long drain.\nresources: ${cpu} CPU, one per worker process (${config.workers === 'auto' ? 'workers: auto counts them from this limit: os.availableParallelism()' : `workers: ${config.workers}`}).\nvolumeMounts: the whole directory, never a subPath (a subPath mount never sees an update).`]
+      [['spec', 'template', 'spec', 'containers'], `args: the image's entry point is \`longhaul serve\`; --watch follows ConfigMap updates.\nreadinessProbe: /readyz turns 503 the moment SIGTERM arrives, so the pod leaves the endpoints\nwhile it keeps serving for drain.delay. livenessProbe: /healthz stays 200 through a long drain.\nresources: ${cpu} CPU, one per worker process (${config.workers === 'auto' ? 'workers: auto counts them from this limit: os.availableParallelism()' : `workers: ${config.workers}`}).\nvolumeMounts: the whole directory, never a subPath (a subPath mount never sees an update).${(options.tls ?? []).length === 0 ? '' : `\nvolumes: the config and, beside it, the certificates from ${options.tls!.map((t) => `Secret ${t.secret}`).join(', ')} (type kubernetes.io/tls);\na listener reads its certificate at start: a renewed one takes a rollout (kubectl rollout restart).`}`]
     ]
   }
 

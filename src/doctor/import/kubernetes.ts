@@ -241,14 +241,17 @@ function longhaulHop (owner: Resource, podPath: readonly (string | number)[], po
     const dir = file.slice(0, file.lastIndexOf('/'))
     const mount = (container.volumeMounts ?? []).find((m: { mountPath?: string }) => m.mountPath === dir || m.mountPath === file)
     const volume = (pod.volumes ?? []).find((v: { name?: string }) => v.name === mount?.name)
-    const configMap = byKind(all, 'ConfigMap').find((m) => m.name === volume?.configMap?.name)
     const key = file.slice(file.lastIndexOf('/') + 1)
+    // A configMap volume, or a projected one (render's, when certificates sit beside the config).
+    const names: unknown[] = [volume?.configMap?.name, ...(volume?.projected?.sources ?? []).map((s: { configMap?: { name?: string } }) => s.configMap?.name)]
+    const configMap = byKind(all, 'ConfigMap').find((m) => names.includes(m.name) && typeof m.body.data?.[key] === 'string')
     const text = configMap?.body.data?.[key]
     if (configMap === undefined || typeof text !== 'string') return hop
     const where = at(configMap, ['data', key])
     let config
     try {
-      ({ config } = parseConfigText(text, `${configMap.file} (ConfigMap ${configMap.name} data.${key})`))
+      // Its certificate files are in the pod, not here.
+      ({ config } = parseConfigText(text, `${configMap.file} (ConfigMap ${configMap.name} data.${key})`, { readFiles: false }))
     } catch (err) {
       if (err instanceof ConfigError) throw new ImportError(where, `ConfigMap ${configMap.name} data.${key} is not a valid longhaul config: ${err.diagnostics[0]?.message ?? ''}`)
       throw err
