@@ -5,6 +5,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import http2 from 'node:http2'
 import { Client, Pool, request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
 import { arrivalOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
@@ -191,6 +192,44 @@ test('requests still running at drain.timeout are cut as drain_timeout (a stream
   assert.equal((await gw.accessLine('waiting-1')).status, 503)
   assert.equal((await gw.waitForLine((l) => l.msg === 'drain finished')).cut, 2)
   assert.equal((await gw.waitForLine((l) => l.msg === 'exit')).code, 1)
+})
+
+test('an HTTP/2 client that never reads its drain_timeout 503 does not hold the shutdown: exit within drain.timeout + the 2 s bound, its stream reset', async (t) => {
+  const demo = await startDemoUpstream()
+  demos.push(demo)
+  const gw = await startGateway(`
+listen: [{ address: 127.0.0.1:0, protocol: h2c }]
+admin: { address: 127.0.0.1:0 }
+upstreams: { demo: { endpoints: [${demo.url}] } }
+routes: [{ name: all, upstream: demo }]
+drain: { delay: 0s, timeout: 1s }
+`)
+  running.push(gw)
+  // A flow-control window of 0: the 503's head can go out (HEADERS are not flow-controlled), its
+  // body never can, so the response never ends unless the gateway gives up on it.
+  const session = http2.connect(`http://${gw.addresses[0]!}`, { settings: { initialWindowSize: 0 } })
+  session.on('error', () => {})
+  t.after(() => session.destroy())
+  const arrived = arrivalOf(demo, 'unread-1')
+  const stream = session.request({ ':path': '/headers', 'x-demo-delay-ms': '10000', 'x-request-id': 'unread-1' })
+  stream.on('error', () => {})
+  const head = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve))
+  const streamClosed = new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode ?? -1)))
+  await arrived
+  const signalledAt = performance.now()
+  gw.process.kill('SIGTERM')
+  const code = await exitWithin(gw, 8000)
+  const afterMs = performance.now() - signalledAt
+  t.diagnostic(`exited ${afterMs.toFixed(0)} ms after SIGTERM`)
+  assert.equal(code, 1)
+  // drain.timeout 1 s + the 2 s bound; the rest is slack for a loaded machine (without the bound: never).
+  assert.ok(afterMs >= 2900 && afterMs < 5000, `exited ${afterMs.toFixed(0)} ms after SIGTERM (drain.timeout 1s + 2s)`)
+  const headers = await head
+  assert.equal(headers[':status'], 503)
+  assert.equal(headers['x-longhaul-error'], 'drain_timeout')
+  assert.notEqual(await streamClosed, http2.constants.NGHTTP2_NO_ERROR, 'the unsent 503 body ends in a reset, never a clean end')
+  assert.equal((await gw.accessLine('unread-1')).outcome, 'drain_timeout')
+  assert.equal((await gw.waitForLine((l) => l.msg === 'drain finished')).cut, 1)
 })
 
 test('after drain.delay: idle keep-alive connections are closed, a request arriving on an open connection is refused 503 draining with connection: close', async () => {

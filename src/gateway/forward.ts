@@ -51,6 +51,8 @@ export class Exchange extends Passage implements WinningTry {
     return this.res.closed ? Promise.resolve() : once(this.res, 'close').then(() => {})
   }
 
+  destroyClientSide (): void { this.res.destroy() }
+
   /** Route, check, admit and send the request, or answer it with the gateway's own error. */
   start (): void {
     const { res } = this

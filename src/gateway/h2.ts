@@ -148,14 +148,17 @@ function sendPing (session: http2.Http2Session, queue: { next: Array<() => void>
     done() // the session closed in between
   }
 }
-// Node's types declare these two, but its compatibility response does not have them (Node 24):
-// the Exchange reads them to decide whether an error record can still be written.
+// Node's types declare these three, but its compatibility response does not have them (Node 24):
+// the Exchange reads them to decide whether an error record can still be written, and a drain
+// reads `closed` to know whether a cut response still has to close (undefined, it would wait for
+// a 'close' event that has already gone by).
 // writableFinished is redefined: a stream reset by the client also ends its writable side, and
 // the Exchange must not read that as a response it finished itself (then the client's
 // RST_STREAM would not abort the upstream request: principle 7).
 Object.defineProperties(GatewayH2Response.prototype, {
   writableNeedDrain: { get (this: GatewayH2Response) { return this.stream.writableNeedDrain } },
   destroyed: { get (this: GatewayH2Response) { return this.stream.destroyed } },
+  closed: { get (this: GatewayH2Response) { return this.stream.closed || this.stream.destroyed } },
   writableFinished: { get (this: GatewayH2Response) { return this.writableEnded && this.stream.writableFinished && (this.stream.rstCode ?? NGHTTP2_NO_ERROR) === NGHTTP2_NO_ERROR } }
 })
 

@@ -81,6 +81,8 @@ export abstract class Passage {
   abstract get endpoint (): Endpoint | null
   /** Resolves once the client's side is closed (the drain waits for the last bytes to go out). */
   abstract whenClosed (): Promise<void>
+  /** Ends the client's side now, whatever is still unsent (a client that stopped reading). */
+  abstract destroyClientSide (): void
   /** Stops the upstream side: aborts a try in progress, or closes a tunnel's connection. */
   protected abstract stopUpstream (ending: Ending): void
   /** Answers with the gateway's error, cuts what was started, or sends nothing more. */

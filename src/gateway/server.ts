@@ -20,6 +20,14 @@ import type { Ending } from './outcome.ts'
 import type { Passage, PassageHost } from './passage.ts'
 import { isWebSocketUpgrade, Tunnel } from './tunnel.ts'
 
+/**
+ * How long a cut waits for its responses to close. A client that does not read (an HTTP/2 stream
+ * with no flow-control window left, a full socket buffer) never takes its 503 or its last bytes:
+ * without a bound the drain, and so the shutdown, would wait for it past drain.timeout. Long
+ * enough for a reading client to get its error record; then what is left is destroyed.
+ */
+const CUT_CLOSE_WAIT_MS = 2000
+
 /** A request in flight as the live admin page shows it. */
 export interface InflightRequest {
   readonly id: string
@@ -229,9 +237,13 @@ export class GatewayServer implements PassageHost {
     // Tunnels are cut too: the gateway does not parse WebSocket frames, so it cannot send a
     // close frame without risking one inside the upstream's; the client sees the connection end.
     const cut = [...this.#inflight]
-    const closed = cut.map((p) => p.whenClosed())
+    const open = new Set(cut)
+    const closed = cut.map(async (p) => { await p.whenClosed(); open.delete(p) })
     for (const p of cut) p.finish(ending)
-    await Promise.all(closed)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.all(closed), new Promise((resolve) => { timer = setTimeout(resolve, CUT_CLOSE_WAIT_MS) })])
+    clearTimeout(timer)
+    for (const p of open) p.destroyClientSide()
     return cut.length
   }
 

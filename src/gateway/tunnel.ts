@@ -64,6 +64,8 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
 
   whenClosed (): Promise<void> { return this.closed }
 
+  destroyClientSide (): void { this.socket.destroy() }
+
   start (): void {
     const { socket } = this
     socket.on('error', () => {}) // 'close' follows, and decides
