@@ -5,7 +5,7 @@ import { PROXIES } from './presets/proxies.ts'
 import { CLOUDS } from './presets/clouds.ts'
 import { AI_GATEWAYS } from './presets/ai-gateways.ts'
 import { longhaulDefaults, type ConfigValue } from './longhaul.ts'
-import type { Preset, PresetValue } from './presets/types.ts'
+import { proxy, type Preset, type PresetValue } from './presets/types.ts'
 import type { Property } from './properties.ts'
 
 const LONGHAUL_SOURCE = 'longhaul src/config/schema.ts (the defaults, read through src/config/load.ts) ; DESIGN.md §3'
@@ -15,15 +15,12 @@ function longhaulPreset (): Preset {
   for (const [property, value] of Object.entries(longhaulDefaults()) as Array<[Property, ConfigValue]>) {
     values[property] = { ...value, source: LONGHAUL_SOURCE, confirmed: true }
   }
-  return {
-    name: 'longhaul',
-    component: 'longhaul (this gateway; with config: and route:, the values of a real config file)',
-    group: 'proxies',
+  return proxy('longhaul', 'longhaul (this gateway; with config: and route:, the values of a real config file)', {
     streamIdleAfterHeaders: true,
     values,
     follows: { firstByteTimeout: 'requestTimeout' },
     notes: ['Sends the budget left upstream as x-longhaul-timeout-ms, so the app can stop work nobody waits for.']
-  }
+  })
 }
 
 export const PRESETS: readonly Preset[] = [...CLIENTS, ...SERVERS, ...PROXIES, ...AI_GATEWAYS, ...CLOUDS, longhaulPreset()]

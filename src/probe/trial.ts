@@ -10,13 +10,23 @@ import { exchange, getJson, newSeen, type Send, type Seen } from './exchange.ts'
 import { exchangeH2 } from './exchange-h2.ts'
 import { PROBE_PREFIX, type ProbeSeen, type ProbeShape } from '../demo/probe-target.ts'
 
+/** How the probe tries one limit. */
+interface LimitTrial {
+  /** The limit's name in the report. */
+  readonly title: string
+  /** What the probe target does to test it. */
+  readonly shape: ProbeShape
+  /** When the limit's clock starts, as the report says it: a cut's time is counted from there. */
+  readonly phase: string
+}
+
 export const LIMITS = {
   firstByteTimeout: { title: 'time to first byte', shape: 'hold-headers', phase: 'from the request to the response headers' },
   streamIdleTimeout: { title: 'silence mid-stream', shape: 'silence', phase: 'from the first event to the next byte' },
   requestTimeout: { title: 'total duration', shape: 'drip', phase: 'from the request to the last byte, with a byte every 250 ms' },
   bodyIdleTimeout: { title: 'upload silence', shape: 'upload', phase: 'between two chunks of the request body' },
   serverIdleTimeout: { title: 'idle client connection', shape: 'keep-alive', phase: 'from the end of a response to the next request on the same connection' },
-} as const satisfies Record<string, { title: string, shape: ProbeShape, phase: string }>
+} as const satisfies Record<string, LimitTrial>
 
 export type LimitName = keyof typeof LIMITS
 export const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[]

@@ -1,6 +1,6 @@
 // HTTP clients: where a request starts. Values and sources: reference/timeout-defaults.md §1.
 import { sec } from '../format.ts'
-import { v, type Preset } from './types.ts'
+import { client, v, type Preset } from './types.ts'
 
 const CURL = 'https://github.com/curl/curl/blob/5c61e168698a72b87437d58ed728bcdea6d5db42/docs/libcurl/opts'
 const REQUESTS = 'https://github.com/psf/requests/blob/1f6589ec3a1ee910f9a65cc3ceac60b26677bc0e/docs/user/advanced.rst#timeouts'
@@ -22,10 +22,7 @@ const CHROMIUM_RESEND = 'Chromium net/http/http_network_transaction.cc (HttpNetw
 
 /** The official OpenAI and Anthropic SDKs (Stainless-generated): the same timeout, retries and modes. */
 function sdkPreset (name: string, vendor: string, pythonSource: string, streamCut: string): Preset {
-  return {
-    name,
-    component: `${vendor} official SDK (Python on httpx; mode node: TypeScript on fetch)`,
-    group: 'clients',
+  return client(name, `${vendor} official SDK (Python on httpx; mode node: TypeScript on fetch)`, {
     values: {
       streamIdleTimeout: v(sec(600), 'timeout (httpx read: a gap between bytes, the wait for the headers included)', pythonSource, { symptom: '`APITimeoutError: Request timed out.`, after 3 attempts' }),
       connectTimeout: v(sec(5), 'timeout connect', pythonSource, { symptom: '`APIConnectionError: Connection error.`' }),
@@ -46,17 +43,14 @@ function sdkPreset (name: string, vendor: string, pythonSource: string, streamCu
     retries: { count: 2, on: [408, 409, 429, 500, 502, 503, 504, 'timeout', 'reset'], source: STAINLESS_RETRY },
     sees: { streamCut, reset: '`APIConnectionError: Connection error.` (retried twice first)' },
     notes: ['Sends X-Stainless-Timeout (its timeout in seconds) and X-Stainless-Retry-Count on every request; longhaul takes X-Stainless-Timeout as the client\'s deadline.']
-  }
+  })
 }
 
 const HTTPX_CUT = '`httpx.RemoteProtocolError: peer closed connection without sending complete message body (incomplete chunked read)` while reading the stream (Python; a stream cut after its headers is not retried)'
 const PYTHON_RESET = '`ConnectionError: (\'Connection aborted.\', …)` with `Connection reset by peer` or `Broken pipe`'
 
 export const CLIENTS: readonly Preset[] = [
-  {
-    name: 'curl',
-    component: 'curl (CLI and libcurl)',
-    group: 'clients',
+  client('curl', 'curl (CLI and libcurl)', {
     values: {
       requestTimeout: v(null, '--max-time / CURLOPT_TIMEOUT', `${CURL}/CURLOPT_TIMEOUT.md`, { symptom: 'when set: `curl: (28) Operation timed out`' }),
       connectTimeout: v(sec(300), '--connect-timeout / CURLOPT_CONNECTTIMEOUT', `${CURL}/CURLOPT_CONNECTTIMEOUT.md (lib/connect.h DEFAULT_CONNECT_TIMEOUT 300000)`),
@@ -67,11 +61,8 @@ export const CLIENTS: readonly Preset[] = [
       emptyReply: '`curl: (52) Empty reply from server`',
       reset: '`curl: (56) Recv failure: Connection reset by peer`'
     }
-  },
-  {
-    name: 'python-requests',
-    component: 'Python requests',
-    group: 'clients',
+  }),
+  client('python-requests', 'Python requests', {
     values: {
       requestTimeout: v(null, 'timeout= (no total timeout exists)', REQUESTS, { symptom: 'hangs until another hop gives up' }),
       streamIdleTimeout: v(null, 'timeout=(connect, read): read', REQUESTS, { symptom: 'when set: `ReadTimeout` (a gap between bytes, not a total)' }),
@@ -81,11 +72,8 @@ export const CLIENTS: readonly Preset[] = [
       emptyReply: '`ConnectionError: (\'Connection aborted.\', BadStatusLine("\'\'",))`',
       reset: PYTHON_RESET
     }
-  },
-  {
-    name: 'httpx',
-    component: 'Python httpx',
-    group: 'clients',
+  }),
+  client('httpx', 'Python httpx', {
     values: {
       connectTimeout: v(sec(5), 'Timeout.connect', HTTPX, { symptom: '`httpx.ConnectTimeout`' }),
       streamIdleTimeout: v(sec(5), 'Timeout.read', HTTPX, { symptom: '`httpx.ReadTimeout`', note: 'a gap between bytes, the wait for the response headers included: LLM calls and streams with pauses over 5 s fail' }),
@@ -95,11 +83,8 @@ export const CLIENTS: readonly Preset[] = [
       streamCut: '`RemoteProtocolError: peer closed connection without sending complete message body`',
       reset: PYTHON_RESET
     }
-  },
-  {
-    name: 'go-http-client',
-    component: 'Go net/http Client on http.DefaultTransport',
-    group: 'clients',
+  }),
+  client('go-http-client', 'Go net/http Client on http.DefaultTransport', {
     values: {
       requestTimeout: v(null, 'Client.Timeout', GO_CLIENT, { symptom: 'when set: `Client.Timeout exceeded while awaiting headers`' }),
       firstByteTimeout: v(null, 'Transport.ResponseHeaderTimeout', GO_TRANSPORT),
@@ -110,11 +95,8 @@ export const CLIENTS: readonly Preset[] = [
       streamCut: '`unexpected EOF` (e.g. `read SSE stream: unexpected EOF`) or, over HTTP/2, `stream error: stream ID 1; INTERNAL_ERROR`',
       reset: '`EOF` / `read: connection reset by peer`'
     }
-  },
-  {
-    name: 'node-fetch',
-    component: 'Node.js fetch (undici)',
-    group: 'clients',
+  }),
+  client('node-fetch', 'Node.js fetch (undici)', {
     streamIdleAfterHeaders: true,
     values: {
       requestTimeout: v(null, '(no total timeout; use AbortSignal.timeout())', UNDICI),
@@ -123,37 +105,23 @@ export const CLIENTS: readonly Preset[] = [
       connectTimeout: v(sec(10), 'connectTimeout', UNDICI, { symptom: '`UND_ERR_CONNECT_TIMEOUT`' }),
       clientIdleTimeout: v(sec(4), 'keepAliveTimeout', UNDICI, { note: 'with a server Keep-Alive: timeout=N hint: N − 2 s (keepAliveTimeoutThreshold), at most 600 s (keepAliveMaxTimeout)' })
     },
-    sees: {
-      streamCut: '`TypeError: terminated`',
-      reset: '`TypeError: fetch failed` (cause `SocketError: other side closed`, `UND_ERR_SOCKET`)'
-    }
-  },
-  {
-    name: 'axios',
-    component: 'axios (Node.js)',
-    group: 'clients',
+    sees: { streamCut: '`TypeError: terminated`', reset: '`TypeError: fetch failed` (cause `SocketError: other side closed`, `UND_ERR_SOCKET`)' }
+  }),
+  client('axios', 'axios (Node.js)', {
     values: {
       requestTimeout: v(null, 'timeout (0 = none)', AXIOS, { symptom: 'when set: `ECONNABORTED` `timeout of Nms exceeded`' })
     },
-    sees: {
-      reset: '`Error: socket hang up` (`code: \'ECONNRESET\'`)'
-    }
-  },
-  {
-    name: 'okhttp',
-    component: 'OkHttp',
-    group: 'clients',
+    sees: { reset: '`Error: socket hang up` (`code: \'ECONNRESET\'`)' }
+  }),
+  client('okhttp', 'OkHttp', {
     values: {
       requestTimeout: v(null, 'callTimeout', `${OKHTTP}/OkHttpClient.kt`, { symptom: 'when set: `InterruptedIOException: timeout`' }),
       streamIdleTimeout: v(sec(10), 'readTimeout', `${OKHTTP}/OkHttpClient.kt`, { symptom: '`SocketTimeoutException`', note: 'a gap between bytes, the wait for the response headers included' }),
       connectTimeout: v(sec(10), 'connectTimeout', `${OKHTTP}/OkHttpClient.kt`, { symptom: '`SocketTimeoutException`' }),
       clientIdleTimeout: v(sec(300), 'ConnectionPool(keepAliveDuration)', `${OKHTTP}/ConnectionPool.kt`)
     }
-  },
-  {
-    name: 'java-httpclient',
-    component: 'Java java.net.http.HttpClient (JDK 11+)',
-    group: 'clients',
+  }),
+  client('java-httpclient', 'Java java.net.http.HttpClient (JDK 11+)', {
     values: {
       firstByteTimeout: v(null, 'HttpRequest.Builder.timeout()', `${JAVA_REQUEST} ; Java Coding Problems ch.257 ("By default, a request has no timeout")`, { symptom: 'when set: `HttpTimeoutException`' }),
       connectTimeout: v(null, 'HttpClient.Builder.connectTimeout()', JAVA_CONNECT, { symptom: 'when set: `HttpConnectTimeoutException`', note: 'unset: the kernel gives up after ~127 s (tcp_syn_retries=6)' }),
@@ -162,11 +130,8 @@ export const CLIENTS: readonly Preset[] = [
     sees: {
       reset: '`IOException` (`Connection reset by peer`, `Broken pipe`)'
     }
-  },
-  {
-    name: 'chrome',
-    component: 'Chrome (fetch, XHR, EventSource)',
-    group: 'clients',
+  }),
+  client('chrome', 'Chrome (fetch, XHR, EventSource)', {
     values: {
       requestTimeout: v(null, 'fetch()/XHR total (none in the Fetch standard)', 'https://fetch.spec.whatwg.org/ (no timeout concept; use AbortSignal.timeout())', { confirmed: false, note: 'one third-party page claims Chrome gives up after 300 s; no second source' }),
       clientIdleTimeout: v(sec(300), 'kUsedIdleSocketTimeout', CHROMIUM_POOL, { note: 'sockets never used: 10 s (kUnusedIdleSocketTimeout); read from an older snapshot' })
@@ -175,7 +140,7 @@ export const CLIENTS: readonly Preset[] = [
     sees: {
       streamCut: '`net::ERR_HTTP2_PROTOCOL_ERROR 200 (OK)` (HTTP/2) or `net::ERR_INCOMPLETE_CHUNKED_ENCODING 200 (OK)` (HTTP/1.1)'
     }
-  },
+  }),
   sdkPreset('openai-sdk', 'OpenAI', OPENAI_PY, HTTPX_CUT),
   sdkPreset('anthropic-sdk', 'Anthropic', ANTHROPIC_PY, HTTPX_CUT)
 ]

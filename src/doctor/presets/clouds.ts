@@ -1,7 +1,7 @@
 // Cloud load balancers, CDNs, managed gateways and serverless platforms. Values and sources:
 // reference/timeout-defaults.md §4 and §5.
 import { sec } from '../format.ts'
-import { v, type Preset } from './types.ts'
+import { cloud, v, type Preset } from './types.ts'
 
 const GCP_BES = 'https://cloud.google.com/load-balancing/docs/https#timeout-bes ; https://cloud.google.com/compute/docs/reference/rest/v1/backendServices (timeoutSec: "The default is 30 seconds") ; GKE: https://github.com/GoogleCloudPlatform/gke-gateway-api/blob/fc40d606a5332f11a8883f85caff66b63c4e88ef/apis/networking/v1/gcpbackendpolicy_types.go ; https://github.com/kubernetes/ingress-gce/blob/acbcf5d66dd9d31297a2a52a2d7d83d4c1a94539/pkg/backends/features/timeout.go'
 const GCP_PROXY = 'https://cloud.google.com/compute/docs/reference/rest/v1/targetHttpProxies (httpKeepAliveTimeoutSec: default 610, 5-1200)'
@@ -21,52 +21,51 @@ const AZURE_LB = 'https://learn.microsoft.com/azure/load-balancer/load-balancer-
 
 const STREAM_CUT = 'a stream still running at that moment is cut'
 
+interface FlowIdle { readonly ms: number, readonly setting: string, readonly source: string, readonly note: string }
+
+/**
+ * A layer-4 load balancer: it forwards connections and has one flow idle timer, which cuts a silent
+ * stream and an idle kept-alive connection alike.
+ */
+function layer4 (name: string, component: string, flowIdle: FlowIdle, symptoms: { streamCut: string, idleReuse: string }): Preset {
+  const { ms, setting, source, note } = flowIdle
+  return cloud(name, component, {
+    passThrough: true,
+    values: {
+      streamIdleTimeout: v(ms, setting, source, { symptom: symptoms.streamCut, note }),
+      serverIdleTimeout: v(ms, `${setting} (flow idle)`, source, { symptom: symptoms.idleReuse })
+    },
+    follows: { serverIdleTimeout: 'streamIdleTimeout' }
+  })
+}
+
 export const CLOUDS: readonly Preset[] = [
-  {
-    name: 'heroku-router',
-    component: 'Heroku HTTP router (Common Runtime)',
-    group: 'clouds',
+  cloud('heroku-router', 'Heroku HTTP router (Common Runtime)', {
     streamIdleAfterHeaders: true,
     values: {
       firstByteTimeout: v(sec(30), 'router request timeout (H12)', HEROKU, { fixed: true, symptom: '503 with `at=error code=H12 desc="Request timeout"` in the router log; the dyno goes on working', note: 'counted from the moment the whole request reached the dyno: an upload does not use it up' }),
       streamIdleTimeout: v(sec(55), 'router rolling window after the first byte (H15/H28 family)', HEROKU, { fixed: true, confirmed: false, symptom: `${STREAM_CUT}; the router logs an idle-connection error`, note: 'each byte sent starts a new 55 s window' })
     },
     notes: ['Neither value can be changed: a long answer must send its first byte within 30 s and a byte at least every 55 s (SSE heartbeats).']
-  },
-  {
-    name: 'vercel-functions',
-    component: 'Vercel Functions (fluid compute)',
-    group: 'clouds',
+  }),
+  cloud('vercel-functions', 'Vercel Functions (fluid compute)', {
     values: {
       requestTimeout: v(sec(300), 'maxDuration', VERCEL, { symptom: '504 `FUNCTION_INVOCATION_TIMEOUT`; a stream still running is cut', note: 'the whole invocation, time spent streaming included', cap: { ms: sec(800), raisable: true, how: 'on Pro and Enterprise plans (Hobby: at most 300 s); the 800 s figure was not re-read' } })
     }
-  },
-  {
-    name: 'netlify-functions',
-    component: 'Netlify Functions (synchronous, streamed or buffered)',
-    group: 'clouds',
+  }),
+  cloud('netlify-functions', 'Netlify Functions (synchronous, streamed or buffered)', {
     values: {
       requestTimeout: v(sec(60), 'synchronous execution limit', NETLIFY, { fixed: true, symptom: 'the function is stopped: an error response, or a streamed answer cut short', note: 'background functions get 15 minutes but answer 202 at once' })
     },
     other: [
       { setting: 'edge functions response header timeout', ms: sec(40), meaning: 'an edge function must send its response headers within this', source: 'https://docs.netlify.com/edge-functions/limits/', confirmed: true }
     ]
-  },
-  {
-    name: 'azure-load-balancer',
-    component: 'Azure Load Balancer (layer 4, Standard)',
-    group: 'clouds',
-    passThrough: true,
-    values: {
-      streamIdleTimeout: v(sec(240), 'load-balancing rule idleTimeoutInMinutes', AZURE_LB, { symptom: 'the flow is dropped without a word (a RST only with enableTcpReset): the stream hangs, then breaks', note: '4–100 minutes' }),
-      serverIdleTimeout: v(sec(240), 'load-balancing rule idleTimeoutInMinutes (flow idle)', AZURE_LB, { symptom: 'the next request on a connection idle that long is lost (a RST only with enableTcpReset)' })
-    },
-    follows: { serverIdleTimeout: 'streamIdleTimeout' }
-  },
-  {
-    name: 'gcp-external-alb',
-    component: 'Google Cloud external Application Load Balancer (GFE); also GKE Ingress and GKE Gateway backends',
-    group: 'clouds',
+  }),
+  layer4('azure-load-balancer', 'Azure Load Balancer (layer 4, Standard)', { ms: sec(240), setting: 'load-balancing rule idleTimeoutInMinutes', source: AZURE_LB, note: '4–100 minutes' }, {
+    streamCut: 'the flow is dropped without a word (a RST only with enableTcpReset): the stream hangs, then breaks',
+    idleReuse: 'the next request on a connection idle that long is lost (a RST only with enableTcpReset)'
+  }),
+  cloud('gcp-external-alb', 'Google Cloud external Application Load Balancer (GFE); also GKE Ingress and GKE Gateway backends', {
     values: {
       requestTimeout: v(sec(30), 'backend service timeoutSec', GCP_BES, { how: 'GKE Gateway: GCPBackendPolicy spec.default.timeoutSec; GKE Ingress: BackendConfig spec.timeoutSec', symptom: `502 (\`statusDetails: backend_timeout\`) when nothing was sent yet; ${STREAM_CUT}`, note: 'the time for the complete response, not an idle timeout; also a WebSocket\'s lifetime. The 502 label was not re-read' }),
       serverIdleTimeout: v(sec(610), 'target proxy httpKeepAliveTimeoutSec', GCP_PROXY, { note: '5–1200 s' }),
@@ -84,11 +83,8 @@ export const CLOUDS: readonly Preset[] = [
         confirmed: true
       }
     }
-  },
-  {
-    name: 'aws-alb',
-    component: 'AWS Application Load Balancer',
-    group: 'clouds',
+  }),
+  cloud('aws-alb', 'AWS Application Load Balancer', {
     values: {
       streamIdleTimeout: v(sec(60), 'idle_timeout.timeout_seconds', ALB, { symptom: `504 when the target sends nothing for 60 s; ${STREAM_CUT}`, note: '1–4000 s; one timer for the client side and the target side' }),
       serverIdleTimeout: v(sec(60), 'idle_timeout.timeout_seconds (client side)', ALB),
@@ -107,31 +103,18 @@ export const CLOUDS: readonly Preset[] = [
         confirmed: true
       }
     }
-  },
-  {
-    name: 'aws-nlb',
-    component: 'AWS Network Load Balancer (TCP listener)',
-    group: 'clouds',
-    passThrough: true,
-    values: {
-      streamIdleTimeout: v(sec(350), 'listener tcp.idle_timeout.seconds', NLB, { symptom: 'the flow is dropped without a word; the next packet on it gets a RST', note: '60–6000 s; TLS listeners stay at 350 s' }),
-      serverIdleTimeout: v(sec(350), 'listener tcp.idle_timeout.seconds (flow idle)', NLB, { symptom: 'the next request on a connection idle that long gets a RST' })
-    },
-    follows: { serverIdleTimeout: 'streamIdleTimeout' }
-  },
-  {
-    name: 'aws-api-gateway',
-    component: 'Amazon API Gateway (REST API integration)',
-    group: 'clouds',
+  }),
+  layer4('aws-nlb', 'AWS Network Load Balancer (TCP listener)', { ms: sec(350), setting: 'listener tcp.idle_timeout.seconds', source: NLB, note: '60–6000 s; TLS listeners stay at 350 s' }, {
+    streamCut: 'the flow is dropped without a word; the next packet on it gets a RST',
+    idleReuse: 'the next request on a connection idle that long gets a RST'
+  }),
+  cloud('aws-api-gateway', 'Amazon API Gateway (REST API integration)', {
     values: {
       requestTimeout: v(sec(29), 'integration timeoutInMillis', APIGW, { symptom: '504 `Endpoint request timed out`', cap: { ms: sec(29), raisable: true, how: 'above 29 s only for Regional and private REST APIs, after an account quota increase (since 2024-06)' } })
     },
     notes: ['HTTP APIs: 30 s at most (unconfirmed).']
-  },
-  {
-    name: 'cloudflare',
-    component: 'Cloudflare (proxied zone)',
-    group: 'clouds',
+  }),
+  cloud('cloudflare', 'Cloudflare (proxied zone)', {
     values: {
       streamIdleTimeout: v(sec(120), 'Proxy Read Timeout (proxy_read_timeout)', CLOUDFLARE, { symptom: '`HTTP 524 A Timeout Occurred`', note: 'a gap between two reads from the origin (older docs and folklore: 100 s); bytes that keep flowing avoid it', onlyIf: 'the zone is on an Enterprise plan (others cannot change proxy_read_timeout)' }),
       serverIdleTimeout: v(sec(400), 'client keep-alive (HTTP/1.1) / HTTP/2 idle', CLOUDFLARE, { fixed: true }),
@@ -142,38 +125,26 @@ export const CLOUDS: readonly Preset[] = [
       { setting: 'Proxy Write Timeout', ms: sec(30), meaning: 'writing to the origin (524)', source: CLOUDFLARE, confirmed: true },
       { setting: 'TCP ACK timeout', ms: sec(90), meaning: 'origin acknowledging data', source: CLOUDFLARE, confirmed: true }
     ]
-  },
-  {
-    name: 'azure-app-gateway',
-    component: 'Azure Application Gateway',
-    group: 'clouds',
+  }),
+  cloud('azure-app-gateway', 'Azure Application Gateway', {
     values: {
       requestTimeout: v(sec(30), 'backendHttpSettings requestTimeout', 'https://github.com/Azure/azure-powershell/issues/5145 ; https://learn.microsoft.com/en-us/azure/application-gateway/configuration-http-settings', { symptom: '502 (v1) / 504', note: 'when omitted through the API or PowerShell; the portal\'s "20 s" default is unconfirmed' })
     }
-  },
-  {
-    name: 'azure-front-door',
-    component: 'Azure Front Door (Standard/Premium)',
-    group: 'clouds',
+  }),
+  cloud('azure-front-door', 'Azure Front Door (Standard/Premium)', {
     values: {
       requestTimeout: v(sec(30), 'originResponseTimeoutSeconds', 'https://learn.microsoft.com/en-us/azure/frontdoor/troubleshoot-issues', { symptom: '504 `ErrorInfo: OriginTimeout`', cap: { ms: sec(240), raisable: false, how: '16–240 s' } })
     },
     notes: ['Classic: sendRecvTimeoutSeconds, 30 s, at most 240 s (https://github.com/terraform-providers/terraform-provider-azurerm/issues/7493).']
-  },
-  {
-    name: 'alibaba-eas-gateway',
-    component: 'Alibaba Cloud PAI-EAS dedicated gateway',
-    group: 'clouds',
+  }),
+  cloud('alibaba-eas-gateway', 'Alibaba Cloud PAI-EAS dedicated gateway', {
     values: {
       serverIdleTimeout: v(sec(600), 'client-facing idle connection timeout (fixed)', EAS, { fixed: true, symptom: 'a client that reuses a connection idle longer gets `Connection reset by peer` / `Broken pipe`' }),
       clientIdleTimeout: v(sec(30), 'backend-facing idle connection timeout (fixed)', EAS, { fixed: true, symptom: 'a reset, 502 or 503: it reused a connection the model service had closed' }),
       requestTimeout: v(sec(600), 'request timeout (metadata.rpc.keepalive)', EAS, { confirmed: false, symptom: '504', note: 'TCP connect to the last response byte; the key and its default were not seen in the docs' })
     }
-  },
-  {
-    name: 'knative',
-    component: 'Knative Serving queue-proxy',
-    group: 'clouds',
+  }),
+  cloud('knative', 'Knative Serving queue-proxy', {
     values: {
       requestTimeout: v(sec(300), 'timeoutSeconds', KNATIVE_DEFAULTS, { how: 'spec.template.spec.timeoutSeconds, or revision-timeout-seconds in config-defaults', symptom: '504 when nothing was written yet; the queue-proxy logs `error reverse proxying request`', note: 'per the queue-proxy source, not enforced after the first byte (anchors-features K2)', cap: { ms: sec(600), raisable: true, how: 'max-revision-timeout-seconds (600 s) in config-defaults' } }),
       firstByteTimeout: v(sec(300), 'responseStartTimeoutSeconds', KNATIVE_DEFAULTS, { how: 'spec.template.spec.responseStartTimeoutSeconds, or revision-response-start-timeout-seconds', symptom: '504', note: 'defaults to timeoutSeconds' }),
@@ -186,5 +157,5 @@ export const CLOUDS: readonly Preset[] = [
     other: [
       { setting: 'activator terminationGracePeriodSeconds', ms: sec(600), meaning: 'the activator\'s own grace period', source: `${KNATIVE}/config/core/deployments/activator.yaml`, confirmed: true }
     ]
-  }
+  })
 ]

@@ -1,6 +1,6 @@
 // Reverse proxies, ingress controllers and meshes. Values and sources: reference/timeout-defaults.md §3.
 import { sec } from '../format.ts'
-import { v, type Preset } from './types.ts'
+import { proxy, v, type Preset } from './types.ts'
 
 const NGINX_PROXY = 'https://nginx.org/en/docs/http/ngx_http_proxy_module.html'
 const NGINX_CORE = 'https://nginx.org/en/docs/http/ngx_http_core_module.html'
@@ -20,10 +20,7 @@ const NGINX_STALE = '502, with `upstream prematurely closed connection while rea
 const ENVOY_STALE = '503 `upstream connect error or disconnect/reset before headers. reset reason: connection termination` (flag UC)'
 
 export const PROXIES: readonly Preset[] = [
-  {
-    name: 'nginx',
-    component: 'NGINX (open source) as a reverse proxy',
-    group: 'proxies',
+  proxy('nginx', 'NGINX (open source) as a reverse proxy', {
     values: {
       streamIdleTimeout: v(sec(60), 'proxy_read_timeout', NGINX_PROXY, { symptom: NGINX_READ, note: 'a gap between two reads, the wait for the response headers included; not a total' }),
       connectTimeout: v(sec(60), 'proxy_connect_timeout', NGINX_PROXY),
@@ -37,11 +34,8 @@ export const PROXIES: readonly Preset[] = [
       { setting: 'client_body_timeout', ms: sec(60), meaning: 'gap between two reads of the request body (408)', source: NGINX_CORE, confirmed: true }
     ],
     notes: ['Buffers responses by default (proxy_buffering on): an event stream needs `X-Accel-Buffering: no` or proxy_buffering off.']
-  },
-  {
-    name: 'ingress-nginx',
-    component: 'ingress-nginx (Kubernetes ingress controller)',
-    group: 'proxies',
+  }),
+  proxy('ingress-nginx', 'ingress-nginx (Kubernetes ingress controller)', {
     values: {
       streamIdleTimeout: v(sec(60), 'proxy-read-timeout (ConfigMap; annotation nginx.ingress.kubernetes.io/proxy-read-timeout)', `${INGRESS_NGINX}/docs/user-guide/nginx-configuration/annotations.md#custom-timeouts`, { symptom: NGINX_READ }),
       connectTimeout: v(sec(5), 'proxy-connect-timeout', INGRESS_CONFIG),
@@ -55,11 +49,8 @@ export const PROXIES: readonly Preset[] = [
       { setting: 'upstream-keepalive-time', ms: sec(3600), meaning: 'max lifetime of a pooled upstream connection', source: INGRESS_CONFIG, confirmed: true },
       { setting: 'chart controller.terminationGracePeriodSeconds', ms: sec(300), meaning: 'the controller pod\'s grace period', source: `${INGRESS_NGINX}/charts/ingress-nginx/values.yaml`, confirmed: true }
     ]
-  },
-  {
-    name: 'haproxy',
-    component: 'HAProxy',
-    group: 'proxies',
+  }),
+  proxy('haproxy', 'HAProxy', {
     values: {
       streamIdleTimeout: v(null, 'timeout server', HAPROXY, { symptom: '504 (termination state sH) before the headers; a cut stream (sD) after', note: 'no default: HAProxy warns at startup, and almost everyone sets it' }),
       serverIdleTimeout: v(null, 'timeout http-keep-alive (unset → http-request → client)', HAPROXY),
@@ -67,11 +58,8 @@ export const PROXIES: readonly Preset[] = [
       headersTimeout: v(null, 'timeout http-request (unset → timeout client)', HAPROXY, { symptom: '408 (cR)' })
     },
     notes: ['`timeout client` (no default) also cuts a client that reads nothing for that long.']
-  },
-  {
-    name: 'envoy',
-    component: 'Envoy (plain defaults; Gloo, Envoy Gateway and kgateway inherit them)',
-    group: 'proxies',
+  }),
+  proxy('envoy', 'Envoy (plain defaults; Gloo, Envoy Gateway and kgateway inherit them)', {
     values: {
       requestTimeout: v(sec(15), 'route timeout (RouteAction.timeout)', ENVOY_FAQ, { how: 'route timeout: 0s disables it; bound streams with stream_idle_timeout instead', symptom: '504 `upstream request timeout` (flag UT); once the headers went out, a reset stream', note: 'from the end of the request to the end of the response: a stream needs 0s here and stream_idle_timeout instead' }),
       streamIdleTimeout: v(sec(300), 'HCM stream_idle_timeout', ENVOY_HCM, { symptom: '408 before the response headers, a reset stream after (flag SI)' }),
@@ -87,11 +75,8 @@ export const PROXIES: readonly Preset[] = [
       { setting: 'HCM delayed_close_timeout', ms: sec(1), meaning: 'close grace', source: ENVOY_HCM, confirmed: false }
     ],
     notes: ['A plain SIGTERM exits without draining: drain with /healthcheck/fail and /drain_listeners?graceful.']
-  },
-  {
-    name: 'istio',
-    component: 'Istio sidecar / gateway (Envoy as Istio configures it)',
-    group: 'proxies',
+  }),
+  proxy('istio', 'Istio sidecar / gateway (Envoy as Istio configures it)', {
     values: {
       requestTimeout: v(null, 'VirtualService http[].timeout', `${ISTIO}/pilot/pkg/networking/core/route/route.go (setTimeout: action.Timeout = Notimeout)`, { symptom: 'when set: 504 `upstream request timeout`', note: 'Istio forces Envoy\'s 15 s route timeout to 0' }),
       streamIdleTimeout: v(null, 'HCM stream_idle_timeout (Istio sets 0)', `${ISTIO}/pilot/pkg/networking/core/listener_builder.go (StreamIdleTimeout = 0)`),
@@ -103,11 +88,8 @@ export const PROXIES: readonly Preset[] = [
     other: [
       { setting: 'gateway EDGE profile (opt-in, 2026): HttpRequestTimeout / HttpStreamIdleTimeout / HttpRequestHeadersTimeout', ms: sec(300), meaning: '300 s / 300 s / 60 s when the profile is chosen', source: `${ISTIO}/pilot/pkg/networking/core/connection_settings.go (applyEdgeProfileDefaults)`, confirmed: true }
     ]
-  },
-  {
-    name: 'traefik',
-    component: 'Traefik v3 (v2.11.2+)',
-    group: 'proxies',
+  }),
+  proxy('traefik', 'Traefik v3 (v2.11.2+)', {
     values: {
       writeTimeout: v(null, 'entryPoints.<name>.transport.respondingTimeouts.writeTimeout', TRAEFIK_STATIC),
       serverIdleTimeout: v(sec(180), 'respondingTimeouts.idleTimeout', TRAEFIK_STATIC),
@@ -129,11 +111,8 @@ export const PROXIES: readonly Preset[] = [
         confirmed: true
       }
     }
-  },
-  {
-    name: 'caddy',
-    component: 'Caddy v2.11 reverse_proxy',
-    group: 'proxies',
+  }),
+  proxy('caddy', 'Caddy v2.11 reverse_proxy', {
     values: {
       serverIdleTimeout: v(sec(300), 'servers.idle_timeout', `${CADDY}/app.go ; https://caddyserver.com/docs/caddyfile/options#timeouts`),
       headersTimeout: v(sec(60), 'servers.read_header_timeout', `${CADDY}/app.go`),
@@ -144,5 +123,5 @@ export const PROXIES: readonly Preset[] = [
       streamIdleTimeout: v(null, 'reverse_proxy transport http read_timeout', `${CADDY}/reverseproxy/httptransport.go`)
     },
     notes: ['Caddy main (unreleased, Aug 2026) adds servers.read_idle_timeout / write_idle_timeout of 1 m.']
-  }
+  })
 ]

@@ -1,6 +1,6 @@
 // App servers: where a request ends. Values and sources: reference/timeout-defaults.md §2.
 import { sec } from '../format.ts'
-import { v, type Preset } from './types.ts'
+import { server, v, type Preset } from './types.ts'
 
 const NODE_HTTP = 'https://github.com/nodejs/node/blob/0012a77503d5116c03ae75e0dc92a36975e58b5a/lib/_http_server.js (storeHTTPOptions, Server) ; https://nodejs.org/api/http.html'
 const GO_SERVER = 'https://pkg.go.dev/net/http#Server'
@@ -23,10 +23,7 @@ const SERVLET_MODES: Preset['modes'] = {
 }
 
 export const SERVERS: readonly Preset[] = [
-  {
-    name: 'node-http-server',
-    component: 'Node.js http.Server, Node 24 LTS (Express serves on it unchanged)',
-    group: 'servers',
+  server('node-http-server', 'Node.js http.Server, Node 24 LTS (Express serves on it unchanged)', {
     values: {
       serverIdleTimeout: v(sec(5), 'server.keepAliveTimeout', 'https://nodejs.org/api/http.html#serverkeepalivetimeout (Default: 5000 in v8-v25)', { symptom: STALE_REUSE, note: 'Node 24 (5 s since v8); Node 26 raises it to 65 s (nodejs/node#62782). Since 24.6 the socket closes keepAliveTimeoutBuffer (1 s) after the advertised Keep-Alive: timeout' }),
       headersTimeout: v(sec(60), 'server.headersTimeout', NODE_HTTP, { symptom: '408 Request Timeout', note: 'min(60 s, requestTimeout); checked every connectionsCheckingInterval (30 s), so it can fire up to 30 s late' }),
@@ -36,11 +33,8 @@ export const SERVERS: readonly Preset[] = [
     other: [
       { setting: 'connectionsCheckingInterval', ms: sec(30), meaning: 'granularity of headersTimeout and requestTimeout', source: NODE_HTTP, confirmed: true }
     ]
-  },
-  {
-    name: 'go-http-server',
-    component: 'Go net/http Server',
-    group: 'servers',
+  }),
+  server('go-http-server', 'Go net/http Server', {
     values: {
       writeTimeout: v(null, 'Server.WriteTimeout', GO_SERVER, { symptom: 'the handler runs to the end, then its writes fail: the client gets an empty reply or a truncated response' }),
       serverIdleTimeout: v(null, 'Server.IdleTimeout (0 → ReadTimeout → none)', GO_SERVER),
@@ -49,11 +43,8 @@ export const SERVERS: readonly Preset[] = [
     },
 
     notes: ['A limit that answers at once is http.TimeoutHandler; a request context the handler checks stops the work when nobody waits.']
-  },
-  {
-    name: 'gunicorn',
-    component: 'gunicorn',
-    group: 'servers',
+  }),
+  server('gunicorn', 'gunicorn', {
     values: {
       requestTimeout: v(sec(30), 'timeout (--timeout)', GUNICORN, { symptom: 'the worker is killed (`WORKER TIMEOUT` in the gunicorn log) and the proxy in front answers 502', note: 'a per-request limit for sync workers only. 0 disables it' }),
       serverIdleTimeout: v(sec(2), 'keepalive (--keep-alive)', GUNICORN, { symptom: STALE_REUSE }),
@@ -80,30 +71,21 @@ export const SERVERS: readonly Preset[] = [
       }
     },
     notes: ['--timeout: "For the non sync workers it just means that the worker process is still communicating and is not tied to the length of time required to handle a single request" (gunicorn settings).']
-  },
-  {
-    name: 'hypercorn',
-    component: 'Hypercorn (ASGI)',
-    group: 'servers',
+  }),
+  server('hypercorn', 'Hypercorn (ASGI)', {
     values: {
       serverIdleTimeout: v(sec(5), 'keep_alive_timeout (--keep-alive)', HYPERCORN, { symptom: STALE_REUSE }),
       drainTimeout: v(sec(3), 'graceful_timeout (--graceful-timeout)', HYPERCORN, { symptom: 'in-flight requests are cancelled after it' }),
       streamIdleTimeout: v(null, 'read_timeout (--read-timeout)', HYPERCORN, { note: 'seconds to wait before timing out reads; unset: none' })
     }
-  },
-  {
-    name: 'uvicorn',
-    component: 'uvicorn',
-    group: 'servers',
+  }),
+  server('uvicorn', 'uvicorn', {
     values: {
       serverIdleTimeout: v(sec(5), 'timeout_keep_alive (--timeout-keep-alive)', UVICORN, { symptom: STALE_REUSE }),
       drainTimeout: v(null, 'timeout_graceful_shutdown (--timeout-graceful-shutdown)', UVICORN, { note: 'unset: waits for in-flight requests until SIGKILL' })
     }
-  },
-  {
-    name: 'tomcat',
-    component: 'Apache Tomcat (code defaults, as embedded)',
-    group: 'servers',
+  }),
+  server('tomcat', 'Apache Tomcat (code defaults, as embedded)', {
     values: {
       headersTimeout: v(sec(60), 'Connector connectionTimeout', TOMCAT, { note: 'the shipped conf/server.xml sets 20 s' }),
       serverIdleTimeout: v(sec(60), 'Connector keepAliveTimeout (= connectionTimeout)', TOMCAT, { symptom: STALE_REUSE }),
@@ -112,11 +94,8 @@ export const SERVERS: readonly Preset[] = [
     defaultMode: 'sync',
     streamingMode: 'async',
     modes: SERVLET_MODES
-  },
-  {
-    name: 'spring-boot',
-    component: 'Spring Boot (embedded Tomcat, Spring MVC)',
-    group: 'servers',
+  }),
+  server('spring-boot', 'Spring Boot (embedded Tomcat, Spring MVC)', {
     values: {
       headersTimeout: v(sec(60), 'server.tomcat.connection-timeout', BOOT_TOMCAT),
       serverIdleTimeout: v(sec(60), 'server.tomcat.keep-alive-timeout', BOOT_TOMCAT, { symptom: STALE_REUSE }),
@@ -126,5 +105,5 @@ export const SERVERS: readonly Preset[] = [
     defaultMode: 'sync',
     streamingMode: 'async',
     modes: SERVLET_MODES
-  }
+  })
 ]

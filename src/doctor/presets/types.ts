@@ -106,3 +106,15 @@ export interface Preset {
 export function v (ms: number | null, setting: string, source: string, extra: Partial<Omit<PresetValue, 'ms' | 'setting' | 'source'>> = {}): PresetValue {
   return { ms, setting, source, confirmed: true, ...extra }
 }
+
+type PresetBody = Omit<Preset, 'name' | 'component' | 'group'>
+
+function presetOf (group: PresetGroup): (name: string, component: string, body: PresetBody) => Preset {
+  return (name, component, body) => ({ name, component, group, ...body })
+}
+
+// One constructor per group, so a preset opens with one line: `proxy('nginx', 'NGINX as a reverse proxy', { values })`.
+export const client = presetOf('clients')
+export const server = presetOf('servers')
+export const proxy = presetOf('proxies')
+export const cloud = presetOf('clouds')
