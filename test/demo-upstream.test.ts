@@ -1,11 +1,11 @@
 // The demo upstream over real sockets: endpoints, every fault knob, and its 'request-end' events.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Client } from 'undici'
 import { DEMO_KNOBS, startDemoUpstream } from '../src/demo/upstream.ts'
 import type { DemoRequestEnd, DemoUpstream } from '../src/demo/upstream.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 let up: DemoUpstream
 let client: Client // shared keep-alive client for the well-behaved requests
@@ -59,27 +59,6 @@ function expectSilence (body: NodeJS.ReadableStream, ms: number): Promise<void> 
       resolve()
     }, ms)
     body.on('data', onData)
-  })
-}
-
-/** Reads one HTTP/1.1 response with a content-length from a raw socket. */
-function readRawResponse (socket: net.Socket): Promise<{ head: string, body: string }> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk])
-      const headEnd = buf.indexOf('\r\n\r\n')
-      if (headEnd < 0) return
-      const head = buf.subarray(0, headEnd).toString()
-      const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0)
-      if (buf.length < headEnd + 4 + len) return
-      socket.off('data', onData)
-      socket.off('close', onClose)
-      resolve({ head, body: buf.subarray(headEnd + 4, headEnd + 4 + len).toString() })
-    }
-    const onClose = (): void => reject(new Error('connection closed before a full response'))
-    socket.on('data', onData)
-    socket.once('close', onClose)
   })
 }
 
@@ -340,20 +319,19 @@ describe('demo upstream fault knobs', () => {
   })
 
   test('close-idle-after-ms: the connection is closed once idle that long', async () => {
-    const socket = net.connect(up.port, '127.0.0.1')
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
-    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())))
+    const raw = new RawClient(up.url)
     // A second request within the window keeps the connection (and re-arms the timer).
-    socket.write('GET /health?close-idle-after-ms=150 HTTP/1.1\r\nHost: x\r\n\r\n')
-    const first = await readRawResponse(socket)
-    assert.match(first.head, /^HTTP\/1\.1 200/)
-    socket.write('GET /health?close-idle-after-ms=150 HTTP/1.1\r\nHost: x\r\n\r\n')
-    const second = await readRawResponse(socket)
+    await raw.send('GET /health?close-idle-after-ms=150 HTTP/1.1\r\nHost: x\r\n\r\n')
+    const first = await raw.response()
+    assert.equal(first.status, 200)
+    await raw.send('GET /health?close-idle-after-ms=150 HTTP/1.1\r\nHost: x\r\n\r\n')
+    const second = await raw.response()
     const t = performance.now()
-    assert.match(second.head, /^HTTP\/1\.1 200/)
+    assert.equal(second.status, 200)
     // Then a gap longer than the window: the server closes before a third request can be sent,
     // well before its announced keep-alive (5 s).
-    const closedAt = await closed
+    await raw.closed
+    const closedAt = raw.closedAt
     assert.ok(closedAt - t >= 100 && closedAt - t < 2000, `closed after ${closedAt - t} ms`)
   })
 
@@ -371,25 +349,16 @@ describe('demo upstream fault knobs', () => {
 
   test("'request-end' reports aborted=true within 100 ms of the client leaving mid-stream", async () => {
     const { tag, ended } = track()
-    const socket = net.connect(up.port, '127.0.0.1')
+    const raw = new RawClient(up.url)
     const body = JSON.stringify({ stream: true })
-    socket.write(
+    await raw.send(
       `POST /v1/chat/completions?tag=${tag}&chunks=1000&interval-ms=10 HTTP/1.1\r\nHost: x\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
     )
     // Wait for the first token (past the response headers), then leave.
-    await new Promise<void>((resolve) => {
-      let seen = ''
-      const onData = (chunk: Buffer): void => {
-        seen += chunk.toString()
-        if (!seen.includes('chat.completion.chunk')) return
-        socket.off('data', onData)
-        resolve()
-      }
-      socket.on('data', onData)
-    })
+    await raw.waitFor(/chat\.completion\.chunk/)
     const leftAt = performance.now()
-    socket.destroy()
+    raw.socket.destroy()
     const end = await ended
     assert.equal(end.aborted, true)
     assert.equal(end.completed, false)

@@ -3,10 +3,10 @@
 // Keep-Alive hint it advertises comes before the close, so a client that follows it never races it.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { once } from 'node:events'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
 import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 let demo: DemoUpstream
 let gw: RunningGateway
@@ -24,18 +24,14 @@ downstream: { idleTimeout: 1500ms }
 upstreams: { demo: { endpoints: [${demo.url}] } }
 routes: [{ name: all, upstream: demo }]
 `)
-  const { hostname, port } = new URL(gw.url)
-  const socket = net.connect(Number(port), hostname)
-  let text = ''
-  let answeredAt = 0
-  socket.on('data', (d) => {
-    text += d.toString()
-    if (answeredAt === 0 && /\r\n\r\n[\s\S]*"status"/.test(text)) answeredAt = performance.now()
-  })
-  socket.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n')
-  await once(socket, 'end')
+  const client = new RawClient(gw.url)
+  await client.send('GET /health HTTP/1.1\r\nhost: x\r\n\r\n')
+  await client.waitFor(/\r\n\r\n[\s\S]*"status"/)
+  const answeredAt = client.arrivals.at(-1)!.at
+  await once(client.socket, 'end')
   const idleMs = performance.now() - answeredAt
-  socket.destroy()
+  client.socket.destroy()
+  const text = client.text()
   assert.match(text, /^HTTP\/1\.1 200/)
   const hint = /^keep-alive: timeout=(\d+)/im.exec(text)
   assert.ok(hint !== null, text)

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { startGateway, prefixRoute, type RunningGateway, type LogLine } from './helpers/gateway.ts'
 import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
-import { rawClient, statusLines } from './helpers/raw.ts'
+import { RawClient, statusLines } from './helpers/raw-client.ts'
 import { LATE_MS } from './helpers/faults.ts'
 
 const BODY_IDLE_MS = 500
@@ -94,8 +94,8 @@ function upload (path: string, requestId: string, head: string): string {
 test('an invalid chunk after the response started ends that exchange once: no 400 inside the 200, one bad_request line', async () => {
   const mark = gw.lines.length
   const id = randomUUID()
-  const client = await rawClient(gw.url)
-  client.socket.write(upload('/eager/stream', id, 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\n')
+  const client = new RawClient(gw.url)
+  await client.send(upload('/eager/stream', id, 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\n')
   await client.waitFor(/started\n/)
   client.socket.write('zz\r\n')
   await client.closed
@@ -112,8 +112,8 @@ test('an invalid chunk after the response started ends that exchange once: no 40
 test('a client that half-closes mid-upload is client_aborted, once, and gets no second response', async () => {
   const mark = gw.lines.length
   const id = randomUUID()
-  const client = await rawClient(gw.url)
-  client.socket.write(upload('/eager/stream', id, 'content-length: 100000\r\n') + 'x'.repeat(10))
+  const client = new RawClient(gw.url)
+  await client.send(upload('/eager/stream', id, 'content-length: 100000\r\n') + 'x'.repeat(10))
   await client.waitFor(/started\n/)
   client.socket.end()
   await client.closed
@@ -128,9 +128,9 @@ test('a client that half-closes mid-upload is client_aborted, once, and gets no 
 test('an invalid chunk before the response started is one 400 bad_request for that request', async () => {
   const mark = gw.lines.length
   const id = randomUUID()
-  const client = await rawClient(gw.url)
+  const client = new RawClient(gw.url)
   // The demo reads the whole body before answering.
-  client.socket.write(upload('/public/echo', id, 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\nzz\r\n')
+  await client.send(upload('/public/echo', id, 'transfer-encoding: chunked\r\n') + '5\r\nhello\r\nzz\r\n')
   await client.closed
   assert.deepEqual(statusLines(client.text()), ['HTTP/1.1 400 Bad Request'], client.text())
   assert.match(client.text(), new RegExp(`x-request-id: ${id}`))
@@ -143,8 +143,8 @@ test('an invalid chunk before the response started is one 400 bad_request for th
 
 test('an early answer closes the connection: a trickling body is read at most downstream.lingerTimeout', async () => {
   // A client that goes on sending after the gateway's FIN (half-open), as an uploader does.
-  const client = await rawClient(gw.url, { allowHalfOpen: true })
-  client.socket.write(upload('/nowhere', randomUUID(), 'content-length: 1000000\r\n') + 'x')
+  const client = new RawClient(gw.url, { allowHalfOpen: true })
+  await client.send(upload('/nowhere', randomUUID(), 'content-length: 1000000\r\n') + 'x')
   await client.waitFor(/\r\n\r\n\{.*\}$/s)
   const answeredAt = performance.now()
   assert.match(client.text(), /^HTTP\/1\.1 404 /)
@@ -152,17 +152,17 @@ test('an early answer closes the connection: a trickling body is read at most do
   // One byte per 50 ms: never silent for bodyIdleTimeout, so only the total bound ends it. Once
   // the gateway closed, the next byte is answered with a reset.
   const trickle = setInterval(() => { if (!client.socket.destroyed) client.socket.write('x') }, 50)
-  const closedAt = await client.closed
+  await client.closed
   clearInterval(trickle)
-  const lingered = closedAt - answeredAt
+  const lingered = client.closedAt - answeredAt
   assert.ok(lingered >= LINGER_MS - 50 && lingered < LINGER_MS + LATE_MS, `closed ${Math.round(lingered)} ms after the answer (lingerTimeout ${LINGER_MS} ms)`)
   assert.equal(statusLines(client.text()).length, 1)
 })
 
 test('an early answer to an upload says Connection: close and half-closes after the whole answer', async () => {
-  const client = await rawClient(gw.url, { allowHalfOpen: true })
+  const client = new RawClient(gw.url, { allowHalfOpen: true })
   const ended = new Promise<void>((resolve) => client.socket.once('end', resolve))
-  client.socket.write(upload('/public/headers', randomUUID(), 'content-length: 1000000\r\nx-longhaul-timeout-ms: soon\r\n') + 'x')
+  await client.send(upload('/public/headers', randomUUID(), 'content-length: 1000000\r\nx-longhaul-timeout-ms: soon\r\n') + 'x')
   await ended
   assert.match(client.text(), /^HTTP\/1\.1 400 /)
   assert.match(client.text(), /\r\nconnection: close\r\n/i)
@@ -190,8 +190,8 @@ test('more header fields than downstream.maxHeaderCount is a 431 bad_request tha
 
 test('two Host fields are a 400 bad_request (RFC 9112 §3.2), not an upstream_reset', async () => {
   const id = randomUUID()
-  const client = await rawClient(gw.url)
-  client.socket.write(`GET /public/headers HTTP/1.1\r\nhost: a.test\r\nhost: b.test\r\nx-request-id: ${id}\r\n\r\n`)
+  const client = new RawClient(gw.url)
+  await client.send(`GET /public/headers HTTP/1.1\r\nhost: a.test\r\nhost: b.test\r\nx-request-id: ${id}\r\n\r\n`)
   await client.waitFor(/\r\n\r\n\{.*\}$/s)
   assert.match(client.text(), /^HTTP\/1\.1 400 /)
   assert.match(client.text(), /x-longhaul-error: bad_request/)
@@ -204,8 +204,8 @@ test('two Host fields are a 400 bad_request (RFC 9112 §3.2), not an upstream_re
 })
 
 test('Connection: host does not strip Host, which the README says passes unchanged', async () => {
-  const client = await rawClient(gw.url)
-  client.socket.write('GET /public/headers HTTP/1.1\r\nhost: kept.test\r\nconnection: host, close\r\n\r\n')
+  const client = new RawClient(gw.url)
+  await client.send('GET /public/headers HTTP/1.1\r\nhost: kept.test\r\nconnection: host, close\r\n\r\n')
   await client.closed
   assert.match(client.text(), /^HTTP\/1\.1 200 /)
   const seen = JSON.parse(client.text().slice(client.text().indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }
@@ -214,8 +214,8 @@ test('Connection: host does not strip Host, which the README says passes unchang
 
 test('an HTTP/2.0 request line on the HTTP/1.1 listener is a 505, never proxied', async () => {
   const id = randomUUID()
-  const client = await rawClient(gw.url)
-  client.socket.write(`GET /public/headers HTTP/2.0\r\nhost: gw.test\r\nx-request-id: ${id}\r\n\r\n`)
+  const client = new RawClient(gw.url)
+  await client.send(`GET /public/headers HTTP/2.0\r\nhost: gw.test\r\nx-request-id: ${id}\r\n\r\n`)
   await client.waitFor(/\r\n\r\n\{.*\}$/s)
   assert.match(client.text(), /^HTTP\/1\.1 505 /)
   const line = await gw.accessLine(id)
@@ -228,8 +228,8 @@ test('an HTTP/2.0 request line on the HTTP/1.1 listener is a 505, never proxied'
 test('paths are normalised before routing, and the upstream gets the normalised path', async () => {
   // Each of these leaves /public/: no route matches /headers, so none reaches the upstream.
   for (const path of ['/public/../headers', '/public/%2e%2e/headers', '/public%2F..%2Fheaders', '/public/.%2E/headers', '/public\\..\\headers']) {
-    const client = await rawClient(gw.url)
-    client.socket.write(`GET ${path} HTTP/1.1\r\nhost: gw.test\r\nconnection: close\r\n\r\n`)
+    const client = new RawClient(gw.url)
+    await client.send(`GET ${path} HTTP/1.1\r\nhost: gw.test\r\nconnection: close\r\n\r\n`)
     await client.closed
     assert.match(client.text(), /^HTTP\/1\.1 404 /, path)
     assert.match(client.text(), /x-longhaul-error: no_route/, path)

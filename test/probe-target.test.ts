@@ -2,10 +2,11 @@
 // headers, the end and who ended it, the connection's close and who closed it), and bad input.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startDemoUpstream, type DemoUpstream } from '../src/demo/upstream.ts'
 import type { ProbeSeen } from '../src/demo/probe-target.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 let up: DemoUpstream
 before(async () => { up = await startDemoUpstream() })
@@ -80,11 +81,10 @@ describe('probe target', { timeout: 20_000 }, () => {
 
   test('silence cut by the client: the record says cancelled, and that the peer closed the connection', async () => {
     const id = nextId()
-    const socket = net.connect(up.port, '127.0.0.1')
-    socket.write(`GET /longhaul-probe/run?id=${id}&shape=silence&ms=5000 HTTP/1.1\r\nhost: x\r\n\r\n`)
-    let got = ''
-    await new Promise<void>((resolve) => socket.on('data', (d: Buffer) => { got += d.toString(); if (got.includes(`start ${id}`)) resolve() }))
-    socket.destroy()
+    const client = new RawClient(up.url)
+    await client.send(`GET /longhaul-probe/run?id=${id}&shape=silence&ms=5000 HTTP/1.1\r\nhost: x\r\n\r\n`)
+    await client.waitFor(new RegExp(`start ${id}`))
+    client.socket.destroy()
     const s = await seenWhen(id, (x) => x.end !== 'open' && x.connectionClosedBy !== null)
     assert.equal(s.end, 'cancelled')
     assert.equal(s.connectionClosedBy, 'peer')
@@ -96,10 +96,9 @@ describe('probe target', { timeout: 20_000 }, () => {
     const short = await startDemoUpstream({ keepAliveTimeoutMs: 100 })
     try {
       const id = nextId()
-      const socket = net.connect(short.port, '127.0.0.1')
-      socket.write(`GET /longhaul-probe/run?id=${id}&shape=keep-alive HTTP/1.1\r\nhost: x\r\n\r\n`)
-      socket.resume()
-      await new Promise((resolve) => socket.once('close', resolve))
+      const client = new RawClient(short.url)
+      await client.send(`GET /longhaul-probe/run?id=${id}&shape=keep-alive HTTP/1.1\r\nhost: x\r\n\r\n`)
+      await client.closed
       const r = await request(`${short.url}/longhaul-probe/seen?id=${id}`)
       const s = await r.body.json() as ProbeSeen
       assert.equal(s.end, 'completed')
@@ -112,13 +111,11 @@ describe('probe target', { timeout: 20_000 }, () => {
 
   test('upload: read at whatever rate it comes; the longest gap between chunks is stamped', async () => {
     const id = nextId()
-    const socket = net.connect(up.port, '127.0.0.1')
-    socket.write(`POST /longhaul-probe/run?id=${id}&shape=upload HTTP/1.1\r\nhost: x\r\ncontent-length: 8\r\n\r\nabcd`)
-    await new Promise((resolve) => setTimeout(resolve, 300)) // the upload's silence is the point here
-    socket.write('efgh')
-    let got = ''
-    await new Promise<void>((resolve) => socket.on('data', (d: Buffer) => { got += d.toString(); if (got.includes(`end ${id}`)) resolve() }))
-    socket.destroy()
+    const client = new RawClient(up.url)
+    // The upload's silence (300 ms between the halves) is the point here.
+    await client.send([`POST /longhaul-probe/run?id=${id}&shape=upload HTTP/1.1\r\nhost: x\r\ncontent-length: 8\r\n\r\nabcd`, () => sleep(300), 'efgh'])
+    const got = await client.waitFor(new RegExp(`end ${id}`))
+    client.socket.destroy()
     assert.match(got, new RegExp(`end ${id} bytes=8`))
     const s = await seenWhen(id, (x) => x.end !== 'open')
     assert.equal(s.bytesIn, 8)

@@ -3,7 +3,6 @@
 // declared and discovered mid-stream, and a slow but steady upload under bodyIdleTimeout.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { once } from 'node:events'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -12,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startGateway, type RunningGateway } from './helpers/gateway.ts'
 import { startDemoUpstream, requestEndOf, type DemoUpstream } from './helpers/upstreams.ts'
+import { RawClient } from './helpers/raw-client.ts'
 
 const MiB = 1024 * 1024
 const BIG = 50 * MiB // 52428800
@@ -184,50 +184,22 @@ test('the gateway\'s peak memory stays bounded: 400 MB more through it barely mo
   assert.ok(afterMore - baselineHwmKb < 150 * 1024, `peak RSS grew by ${afterMore - baselineHwmKb} kB in all: a 200 MiB body held whole would do that`)
 })
 
-/** Reads one HTTP/1.1 response with a content-length body from a raw socket. */
-function readResponse (socket: net.Socket): Promise<{ status: number, head: string, body: string, at: number }> {
-  return new Promise((resolve, reject) => {
-    let data = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      data = Buffer.concat([data, chunk])
-      const headEnd = data.indexOf('\r\n\r\n')
-      if (headEnd === -1) return
-      const head = data.subarray(0, headEnd).toString('latin1')
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
-      if (data.length < headEnd + 4 + length) return
-      socket.off('data', onData)
-      resolve({ status: Number(head.split(' ')[1]), head, body: data.subarray(headEnd + 4, headEnd + 4 + length).toString(), at: performance.now() })
-    }
-    socket.on('data', onData)
-    socket.once('error', reject)
-    socket.once('close', () => reject(new Error(`connection closed before a whole response: ${JSON.stringify(data.toString('latin1').slice(0, 300))}`)))
-  })
-}
-
-async function connect (url: string): Promise<net.Socket> {
-  const { hostname, port } = new URL(url)
-  const socket = net.connect(Number(port), hostname)
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-  return socket
-}
-
 test('a body declared over maxBodySize is refused 413 at once; the upstream is never contacted', async () => {
   const id = randomUUID()
   let contacted = false
   const onRequest = (e: { headers: Record<string, unknown> }): void => { if (e.headers['x-request-id'] === id) contacted = true }
   demo.events.on('request', onRequest)
-  const socket = await connect(small.url)
+  const client = new RawClient(small.url)
   try {
-    const response = readResponse(socket)
-    const sentAt = performance.now()
     // The head alone: no body byte is ever sent, so only an answer from the head can come back.
-    socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ncontent-length: ${2 * MiB}\r\n\r\n`)
-    const { status, head, body, at } = await response
+    await client.send(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ncontent-length: ${2 * MiB}\r\n\r\n`)
+    const { status, headers, body } = await client.response()
+    const answeredAt = client.arrivals.at(-1)!.at
     assert.equal(status, 413)
-    assert.match(head, /\r\nx-longhaul-error: payload_too_large\r\n/i)
-    assert.match(head, /\r\nconnection: close\r\n/i)
+    assert.equal(headers['x-longhaul-error'], 'payload_too_large')
+    assert.equal(headers.connection, 'close')
     assert.equal(JSON.parse(body).error.code, 'payload_too_large')
-    assert.ok(at - sentAt < 1000, `answered after ${Math.round(at - sentAt)} ms`)
+    assert.ok(answeredAt - client.sentAt < 1000, `answered after ${Math.round(answeredAt - client.sentAt)} ms`)
     const line = await small.accessLine(id)
     assert.equal(line.outcome, 'payload_too_large')
     assert.equal(line.status, 413)
@@ -236,20 +208,20 @@ test('a body declared over maxBodySize is refused 413 at once; the upstream is n
     assert.equal(contacted, false)
   } finally {
     demo.events.off('request', onRequest)
-    socket.destroy()
+    client.socket.destroy()
   }
 })
 
 test('a chunked body that grows past maxBodySize mid-stream: 413, the upstream request aborted', async () => {
   const id = randomUUID()
   const ended = requestEndOf(demo, id)
-  const socket = await connect(small.url)
-  socket.on('error', () => {}) // the gateway may close while we still write
+  const client = new RawClient(small.url)
+  const { socket } = client
   try {
-    const response = readResponse(socket)
+    await client.send(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`)
+    const response = client.response(10_000)
     let answered = false
     const settled = response.then(() => { answered = true }, () => { answered = true })
-    socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`)
     const frame = Buffer.concat([Buffer.from(`${CHUNK.toString(16)}\r\n`), randomBytes(CHUNK), Buffer.from('\r\n')])
     let sent = 0
     // Keep sending (never the last chunk) until the gateway answers, up to twice the limit.
@@ -257,9 +229,9 @@ test('a chunked body that grows past maxBodySize mid-stream: 413, the upstream r
       if (!socket.write(frame)) await Promise.race([once(socket, 'drain').catch(() => {}), settled])
       sent += CHUNK
     }
-    const { status, head, body } = await response
+    const { status, headers, body } = await response
     assert.equal(status, 413)
-    assert.match(head, /\r\nx-longhaul-error: payload_too_large\r\n/i)
+    assert.equal(headers['x-longhaul-error'], 'payload_too_large')
     assert.equal(JSON.parse(body).error.code, 'payload_too_large')
     const end = await ended
     assert.equal(end.aborted, true, `upstream request-end ${JSON.stringify({ completed: end.completed, aborted: end.aborted, bytesIn: end.bytesIn })}`)
@@ -276,30 +248,23 @@ test('a chunked body that grows past maxBodySize mid-stream: 413, the upstream r
 test('a body that grows past maxBodySize after the response started: the response is cut, never ended cleanly', async () => {
   const id = randomUUID()
   const ended = requestEndOf(demo, id)
-  const socket = await connect(small.url)
-  socket.on('error', () => {})
-  let received = ''
-  socket.on('data', (d: Buffer) => { received += d.toString('latin1') })
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const client = new RawClient(small.url)
+  const { socket } = client
   try {
     // /echo answers at once and streams the body back: its 200 is out before the limit is hit.
-    socket.write(`POST /echo HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`)
     const frame = Buffer.concat([Buffer.from(`${CHUNK.toString(16)}\r\n`), randomBytes(CHUNK), Buffer.from('\r\n')])
     // The first chunk, and its echo back: from here on the response has started.
-    socket.write(frame)
+    await client.send([`POST /echo HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`, frame])
     let sent = CHUNK
-    await new Promise<void>((resolve) => {
-      const check = (): void => { if (received.length > CHUNK) { socket.off('data', check); resolve() } }
-      socket.on('data', check)
-    })
-    assert.match(received, /^HTTP\/1\.1 200 /)
+    await client.until((received) => received.length > CHUNK)
+    assert.match(client.text(), /^HTTP\/1\.1 200 /)
     while (sent < 2 * MiB && !socket.destroyed && socket.readable) {
-      if (!socket.write(frame)) await Promise.race([once(socket, 'drain').catch(() => {}), closed])
+      if (!socket.write(frame)) await Promise.race([once(socket, 'drain').catch(() => {}), client.closed])
       sent += CHUNK
     }
-    await closed
+    await client.closed
     // Principle 6: no terminating zero-length chunk, the connection is just closed.
-    assert.doesNotMatch(received, /\r\n0\r\n\r\n$/)
+    assert.doesNotMatch(client.text(), /\r\n0\r\n\r\n$/)
     const end = await ended
     assert.equal(end.aborted, true)
     const line = await small.accessLine(id)

@@ -1,6 +1,7 @@
 // The one raw HTTP/1.1 client of the tests: exact bytes out, every byte in with its arrival time,
 // so a test sees how a response ended (a clean end or a cut), can stop reading (a stuck client),
-// read responses one at a time on a kept-alive connection, or wait for what it expects.
+// read responses one at a time on a kept-alive connection, or wait for what it expects. It keeps
+// every byte, so a second response written into a first one shows (statusLines).
 import net from 'node:net'
 
 export interface RawResponse {
@@ -83,9 +84,13 @@ export class RawClient {
   #read = 0
   readonly #waiters = new Set<() => void>()
 
-  constructor (url: string, options: { pauseAfterHead?: boolean } = {}) {
+  /**
+   * `pauseAfterHead`: a stuck client. `allowHalfOpen`: keep writing after the peer's FIN (a client
+   * still sending its body after an early answer).
+   */
+  constructor (url: string, options: { pauseAfterHead?: boolean, allowHalfOpen?: boolean } = {}) {
     const { hostname, port } = new URL(url)
-    this.socket = net.connect(Number(port), hostname)
+    this.socket = net.connect({ port: Number(port), host: hostname, allowHalfOpen: options.allowHalfOpen ?? false })
     // A reset after the data is also an end: what was read so far is the answer.
     this.socket.on('error', () => {})
     this.connected = new Promise((resolve) => this.socket.once('connect', () => resolve()))
@@ -160,6 +165,12 @@ export class RawClient {
     })
   }
 
+  /** Resolves with everything received, as text, once it matches `pattern`. */
+  async waitFor (pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    await this.until(() => pattern.test(this.text()), timeoutMs)
+    return this.text()
+  }
+
   /** The response head, once it arrived. */
   async head (timeoutMs = 5000): Promise<{ status: number, headers: Record<string, string> }> {
     const received = await this.until((b) => b.includes('\r\n\r\n'), timeoutMs)
@@ -196,4 +207,9 @@ export class RawClient {
     }
     return { ...parseRawResponse(this.#received), arrivals: this.arrivals, sentAt: this.sentAt, closedAt: this.closedAt }
   }
+}
+
+/** The status lines in what a client received: more than one on a connection that carried one request is a smuggled response. */
+export function statusLines (text: string): string[] {
+  return text.match(/HTTP\/1\.1 \d{3}[^\r\n]*/g) ?? []
 }
