@@ -5,8 +5,9 @@ import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Client } from 'undici'
-import { startGateway, type RunningGateway } from './helpers/gateway.ts'
-import { arrivalOf, startDemoUpstream, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
+import type { RunningGateway } from './helpers/gateway.ts'
+import { arrivalOf, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
+import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { RawClient } from './helpers/raw-client.ts'
 
 /** Client gone → upstream request ended: generous for loopback, far below any timeout of the gateway. */
@@ -16,23 +17,15 @@ let demo: DemoUpstream
 let gw: RunningGateway
 
 before(async () => {
-  demo = await startDemoUpstream()
-  gw = await startGateway(`
-listen: [{ address: 127.0.0.1:0 }]
-admin: { address: 127.0.0.1:0 }
-upstreams:
-  demo: { endpoints: [${demo.url}] }
+  ({ demo, gw } = await startOverDemo(() => `
 routes:
   - name: all
     match: { pathPrefix: / }
     upstream: demo
-`)
+`))
 })
 
-after(async () => {
-  await gw?.stop()
-  await demo?.close()
-})
+after(() => stopOverDemo({ gw, demo }))
 
 /** A raw client connection that collects everything it receives. */
 async function openRaw (url: string): Promise<RawClient> {

@@ -3,22 +3,18 @@
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { prefixRoute, startGateway, type RunningGateway } from './helpers/gateway.ts'
-import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import { prefixRoute, type RunningGateway } from './helpers/gateway.ts'
+import type { DemoUpstream } from './helpers/upstreams.ts'
+import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { Anthropic, anthropicClient, anthropicMessagesStream, OpenAI, openaiChatStream, openaiClient, type StreamResult } from './helpers/sdk.ts'
 
 let demo: DemoUpstream
 let gw: RunningGateway
 
 before(async () => {
-  demo = await startDemoUpstream()
-  gw = await startGateway(`
-listen: [{ address: 127.0.0.1:0 }]
-admin: { address: 127.0.0.1:0 }
-upstreams:
-  demo: { endpoints: [${demo.url}] }
+  ({ demo, gw } = await startOverDemo((demoUrl) => `
   busy:
-    endpoints: [${demo.url}]
+    endpoints: [${demoUrl}]
     limits: { maxConcurrent: 1, maxQueued: 0 }
 routes:
 ${prefixRoute('fb', '    timeouts: { firstByte: 500ms }')}
@@ -27,13 +23,10 @@ ${prefixRoute('busy', '', 'busy')}
     match: { pathPrefix: /v1/, methods: [POST] }
     upstream: demo
     timeouts: { firstByte: 2s, streamIdle: 600ms, request: 30s }
-`)
+`))
 })
 
-after(async () => {
-  await gw?.stop()
-  await demo?.close()
-})
+after(() => stopOverDemo({ gw, demo }))
 
 // 5 tokens, 10 ms apart: the demo's words, in order.
 const FIVE_TOKENS = 'Long requests need patience: the '

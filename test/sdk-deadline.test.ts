@@ -7,8 +7,9 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import { startGateway, prefixRoute, type RunningGateway } from './helpers/gateway.ts'
-import { requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import { prefixRoute, type RunningGateway } from './helpers/gateway.ts'
+import { requestEndOf, type DemoUpstream } from './helpers/upstreams.ts'
+import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
 import { metric } from './helpers/resilience.ts'
 import { anthropicClient, anthropicMessagesStream, openaiClient, OpenAI, Anthropic } from './helpers/sdk.ts'
@@ -17,25 +18,17 @@ let demo: DemoUpstream
 let gw: RunningGateway
 
 before(async () => {
-  demo = await startDemoUpstream()
-  gw = await startGateway(`
-listen: [{ address: 127.0.0.1:0 }]
-admin: { address: 127.0.0.1:0 }
-upstreams:
-  demo: { endpoints: [${demo.url}] }
+  ({ demo, gw } = await startOverDemo(() => `
 routes:
 ${prefixRoute('slow', '    timeouts: { request: 10s, maxClientTimeout: 20s }')}
   - name: llm
     match: { pathPrefix: /v1/ }
     upstream: demo
     timeouts: { request: 10s }
-`)
+`))
 })
 
-after(async () => {
-  await gw?.stop()
-  await demo?.close()
-})
+after(() => stopOverDemo({ gw, demo }))
 
 async function get (path: string, headers: Record<string, string>, id = randomUUID()): Promise<{ id: string, status: number, headers: Record<string, string | string[] | undefined>, body: string }> {
   const res = await request(`${gw.url}${path}`, { headers: { 'x-request-id': id, ...headers } })

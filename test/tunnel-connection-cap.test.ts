@@ -7,8 +7,9 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import WebSocket from 'ws'
-import { startGateway, type RunningGateway } from './helpers/gateway.ts'
-import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import type { RunningGateway } from './helpers/gateway.ts'
+import type { DemoUpstream } from './helpers/upstreams.ts'
+import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
 import { upstreamStatus, waitFor } from './helpers/resilience.ts'
 
@@ -18,21 +19,13 @@ let demo: DemoUpstream
 let gw: RunningGateway
 
 before(async () => {
-  demo = await startDemoUpstream()
-  gw = await startGateway(`
-listen: [{ address: 127.0.0.1:0 }]
-admin: { address: 127.0.0.1:0 }
-upstreams:
-  demo: { endpoints: [${demo.url}], maxConnectionsPerEndpoint: 1, limits: { maxConcurrent: 1000, queueTimeout: ${QUEUE_TIMEOUT_MS}ms } }
+  ({ demo, gw } = await startOverDemo(() => `
 routes:
   - { name: one, match: { pathPrefix: /one/ }, upstream: demo, rewrite: { stripPrefix: /one } }
-`)
+`, { demoKeys: `maxConnectionsPerEndpoint: 1, limits: { maxConcurrent: 1000, queueTimeout: ${QUEUE_TIMEOUT_MS}ms }` }))
 })
 
-after(async () => {
-  await gw?.stop()
-  await demo?.close()
-})
+after(() => stopOverDemo({ gw, demo }))
 
 async function openTunnel (id: string): Promise<WebSocket> {
   const ws = new WebSocket(`ws://${gw.addresses[0]!}/one/ws`, { headers: { 'x-request-id': id } })
