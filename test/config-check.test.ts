@@ -37,6 +37,12 @@ function assertError (r: { code: number | null, stderr: string, file: string }, 
   return line
 }
 
+/** Asserts a valid config (exit 0) with a warning line that starts with FILE:`where`. */
+function assertWarning (r: { code: number | null, stderr: string, file: string }, where: string): void {
+  assert.equal(r.code, 0, r.stderr)
+  lineStarting(r.stderr, `${r.file}:${where}`)
+}
+
 // ---- errors: exit 1, FILE:LINE:COL path: message ----
 
 test('an unknown key is reported at its own position with a did-you-mean', async () => {
@@ -175,8 +181,7 @@ routes:
       streamIdle: 30s
       maxClientTimeout: 5m
 `)
-  assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:8:7 routes[0].timeouts.firstByte: warning: firstByte (2m) is longer than request (1m)`)
+  assertWarning(r, '8:7 routes[0].timeouts.firstByte: warning: firstByte (2m) is longer than request (1m)')
 })
 
 test('a maxClientTimeout shorter than request is an error', async () => {
@@ -258,8 +263,7 @@ routes:
     upstream: chat
     match: { pathPrefix: /v1/chat }
 `)
-  assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:6:5 routes[1]: warning: route 'chat' never matches: routes[0] ('all') takes every request it would match`)
+  assertWarning(r, `6:5 routes[1]: warning: route 'chat' never matches: routes[0] ('all') takes every request it would match`)
   assert.match(r.stdout, /valid \(2 routes, 1 upstreams, 1 warnings\)/)
 })
 
@@ -273,8 +277,7 @@ routes:
       request: 1m
       streamIdle: 1m
 `)
-  assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:8:7 routes[0].timeouts.streamIdle: warning: streamIdle (1m) is not shorter than request (1m)`)
+  assertWarning(r, '8:7 routes[0].timeouts.streamIdle: warning: streamIdle (1m) is not shorter than request (1m)')
 })
 
 test('a built-in streamIdle above a short request is no mistake: no warning', async () => {
@@ -300,8 +303,7 @@ routes:
   - name: chat
     upstream: chat
 `)
-  assert.equal(r.code, 0, r.stderr)
-  lineStarting(r.stderr, `${r.file}:3:3 upstreams.spare: warning: upstream 'spare' is not used by any route`)
+  assertWarning(r, `3:3 upstreams.spare: warning: upstream 'spare' is not used by any route`)
 })
 
 // ---- --json ----
