@@ -9,7 +9,7 @@ import type { GenAiMetrics } from './genai-metrics.ts'
 // 30 minutes.
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800]
 
-function child<T> (children: Map<string, T>, key: string, make: () => T): T {
+function child<K, T> (children: Map<K, T>, key: K, make: () => T): T {
   let found = children.get(key)
   if (found === undefined) {
     found = make()
@@ -17,6 +17,18 @@ function child<T> (children: Map<string, T>, key: string, make: () => T): T {
   }
   return found
 }
+
+/**
+ * A series counted per request in a plain number and handed to prom-client when the metrics are
+ * read (its `collect`): prom-client hashes the label set on every inc(), even through a labelled
+ * child (labels() binds inc to the same path), and allocates for it.
+ */
+interface Tally {
+  readonly labels: Record<string, string>
+  n: number
+}
+
+const newMap = <K, V>(): Map<K, V> => new Map()
 
 // The gaps between a token stream's events are milliseconds; a reasoning model's first event can
 // take many minutes. These buckets cover both: from 1 ms up to 30 minutes.
@@ -26,12 +38,12 @@ export class GatewayMetrics {
   /** The OpenTelemetry GenAI figures, when telemetry.otlp is configured (set at start). */
   genai: GenAiMetrics | null = null
   readonly registry = new Registry()
-  readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry] })
+  readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry], collect: () => this.#flushRequests() })
   readonly #duration = new Histogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #firstByte = new Histogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #longestSilence = new Histogram({ name: 'longhaul_stream_longest_silence_seconds', help: 'The longest silence between response body chunks of each finished response, by route (against streamIdle).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
   readonly #uploadSilence = new Histogram({ name: 'longhaul_upload_longest_silence_seconds', help: 'The longest wait for a request body chunk of each finished upload, by route (against downstream.bodyIdleTimeout).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
-  readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry] })
+  readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry], collect: () => { for (const t of this.#inflightTallies.values()) this.#inflight.set(t.labels, t.n) } })
   readonly retries = new Counter({ name: 'longhaul_retries_total', help: 'Retried upstream attempts, by route and reason.', labelNames: ['route', 'reason'], registers: [this.registry] })
   // With workers, /metrics adds up every worker's series (prom-client's cluster aggregation, 'sum' by
   // default); the gauges below say how theirs combine instead. Each worker checks endpoints itself:
@@ -48,13 +60,16 @@ export class GatewayMetrics {
   readonly #clientRetries = new Counter({ name: 'longhaul_client_retries_total', help: 'Requests that a client sent again after an earlier try failed (X-Stainless-Retry-Count above 0, as the OpenAI and Anthropic SDKs send it), by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
-  // The labelled children, kept: prom-client hashes the label set on every inc() and observe()
-  // given labels; a request finds its child by one string key instead. Label values are config
-  // names, outcomes and statuses, so these maps stay small.
-  readonly #requestsChildren = new Map<string, ReturnType<Counter['labels']>>()
-  readonly #durationChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  // Counted per request as Tallies, read by prom-client's collect; the histograms' labelled
+  // children, kept (one label object per series). Label values are config names, outcomes and
+  // statuses, so these maps stay small.
+  /** Finished requests by route, upstream, outcome and status: counted since the last read. */
+  readonly #requestTallies = new Map<string, Map<string, Map<string, Map<number, Tally>>>>()
+  readonly #requestList: Tally[] = []
+  /** Requests in flight by route. */
+  readonly #inflightTallies = new Map<string, Tally>()
+  readonly #durationChildren = new Map<string, Map<string, ReturnType<Histogram['labels']>>>()
   readonly #firstByteChildren = new Map<string, ReturnType<Histogram['labels']>>()
-  readonly #inflightChildren = new Map<string, ReturnType<Gauge['labels']>>()
   readonly #longestSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
   readonly #uploadSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
   readonly #firstEventChildren = new Map<string, ReturnType<Histogram['labels']>>()
@@ -72,8 +87,28 @@ export class GatewayMetrics {
     const route = record.route ?? ''
     const upstream = record.upstream ?? ''
     const outcome = record.outcome
-    child(this.#requestsChildren, `${route}\n${upstream}\n${outcome}\n${record.status}`, () => this.#requests.labels(route, upstream, outcome, String(record.status))).inc()
-    child(this.#durationChildren, `${route}\n${outcome}`, () => this.#duration.labels(route, outcome)).observe(record.durationMs / 1000)
+    const status = record.status
+    const byUpstream = child(this.#requestTallies, route, newMap<string, Map<string, Map<number, Tally>>>)
+    const byStatus = child(child(byUpstream, upstream, newMap<string, Map<number, Tally>>), outcome, newMap<number, Tally>)
+    let tally = byStatus.get(status)
+    if (tally === undefined) {
+      tally = { labels: { route, upstream, outcome, status: String(status) }, n: 0 }
+      byStatus.set(status, tally)
+      this.#requestList.push(tally)
+    }
+    tally.n++
+    const durations = child(this.#durationChildren, route, newMap<string, ReturnType<Histogram['labels']>>)
+    let duration = durations.get(outcome)
+    if (duration === undefined) durations.set(outcome, duration = this.#duration.labels(route, outcome))
+    duration.observe(record.durationMs / 1000)
+  }
+
+  #flushRequests (): void {
+    for (const tally of this.#requestList) {
+      if (tally.n === 0) continue
+      this.#requests.inc(tally.labels, tally.n)
+      tally.n = 0
+    }
   }
 
   firstByte (route: string, ms: number): void {
@@ -87,7 +122,9 @@ export class GatewayMetrics {
   }
 
   inflight (route: string, delta: 1 | -1): void {
-    child(this.#inflightChildren, route, () => this.#inflight.labels(route)).inc(delta)
+    let tally = this.#inflightTallies.get(route)
+    if (tally === undefined) this.#inflightTallies.set(route, tally = { labels: { route }, n: 0 })
+    tally.n += delta
   }
 
   streamFirstEvent (route: string, ms: number, sinceArrivalMs: number): void {
