@@ -275,7 +275,7 @@ test('client_aborted: a client that leaves aborts the upstream request; 499 befo
 
 // ── The catalogue (fastify's errors test): the table in outcome.ts is the contract of DESIGN §4.
 
-/** DESIGN.md §4: the status of each outcome when the gateway makes the response (499: logged only). */
+/** DESIGN.md §4: the status of each outcome when the gateway makes the response (499, and 503 for a refused HTTP/2 stream: logged only). */
 const CONTRACT_STATUS: Record<Outcome, number> = {
   ok: 200,
   no_route: 404,
@@ -285,6 +285,7 @@ const CONTRACT_STATUS: Record<Outcome, number> = {
   payload_too_large: 413,
   client_aborted: 499,
   client_send_timeout: 499,
+  too_many_streams: 503,
   overloaded: 503,
   upstream_unavailable: 503,
   connect_timeout: 503,
@@ -338,8 +339,9 @@ test('catalogue: every outcome has the contract status, an RFC 9209 Proxy-Status
     assert.equal(spec.status, CONTRACT_STATUS[name], `${name}: status`)
     const type: string | null = spec.proxyStatus
     if (type !== null) assert.ok(RFC9209_TYPES.has(type), `${name}: '${type}' is not an RFC 9209 error type`)
-    // a gateway-made error response always says what happened; only ok and the client-side endings make none
-    assert.equal(type === null, ['ok', 'client_aborted', 'client_send_timeout'].includes(name), `${name}: Proxy-Status type ${type}`)
+    // a gateway-made error response always says what happened; only ok, the client-side endings
+    // and a refused HTTP/2 stream (RST_STREAM, no response) make none
+    assert.equal(type === null, ['ok', 'client_aborted', 'client_send_timeout', 'too_many_streams'].includes(name), `${name}: Proxy-Status type ${type}`)
     const message = describeOutcome({ outcome: name, limitMs: 1500 })
     assert.ok(message.length > 0 && !message.includes('{limit}'), `${name}: ${message}`)
     const key = LIMIT_KEYS[name]

@@ -117,7 +117,7 @@ const downstream = z.strictObject({
   maxBodySize: size.prefault('100MiB').describe('Largest request body accepted. Outcome payload_too_large.'),
   tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.'),
   resetFlood: z.strictObject({
-    rate: z.int().min(1).prefault(200).describe('HTTP/2 streams that clients reset before their response ended, per second, across all connections, that the gateway absorbs.'),
+    rate: z.int().min(1).prefault(200).describe('HTTP/2 streams that clients reset before their response ended (or that the gateway refused past 250 concurrent ones on a session), per second, across all connections, that the gateway absorbs.'),
     burst: z.int().min(1).prefault(1000).describe('Such resets absorbed at once before the rate applies.'),
     perConnection: z.int().min(1).prefault(50).describe('Past the rate and burst, a connection that reset this many streams within a second gets GOAWAY ENHANCE_YOUR_CALM.')
   }).prefault({}).describe('Rapid reset (CVE-2023-44487) across connections: a gateway-wide bound on streams opened and reset by clients. Metric longhaul_http2_flood_goaways_total.')

@@ -9,8 +9,11 @@ import type { DownstreamConfig, ListenerConfig } from '../config/runtime.ts'
 import { readTlsFiles } from '../config/tls.ts'
 import { attachClientErrors, configureHttp1, type Listener, type ListenerHandlers, type AccessSink } from './listeners.ts'
 import type { ResetBudget } from './flood.ts'
+import type { AccessRecord } from '../observe/log.ts'
+import { requestIdOf } from './headers.ts'
+import { OUTCOMES } from './outcome.ts'
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants
 // How long a cut stream waits for the client's answer to the PING behind its last data.
 const RESET_WAIT_MS = 1000
 
@@ -20,6 +23,12 @@ const resetByGateway = new WeakSet<http2.ServerHttp2Stream>()
 /**
  * Streams one client may have open at once: Go's net/http default (nginx: 128). The 100
  * concurrent streams a browser or SDK typically opens fit; a session cannot pin unbounded work.
+ * The gateway enforces it itself, and does not advertise it in SETTINGS_MAX_CONCURRENT_STREAMS:
+ * nghttp2 treats a stream past an advertised (and acknowledged) limit as a connection error and
+ * tears the session down with every stream on it, where RFC 9113 §5.1.2 asks for a stream error,
+ * and it enforces exactly the value it advertises. So the extra stream gets REFUSED_STREAM (safe
+ * to retry, §8.7) and the others go on; what bounds a burst of streams is the gateway's refusal,
+ * Node's maxSessionMemory and downstream.resetFlood, which counts every refusal.
  */
 export const MAX_CONCURRENT_STREAMS = 250
 
@@ -164,7 +173,7 @@ Object.defineProperties(GatewayH2Response.prototype, {
 
 export function createH2Listener (config: ListenerConfig, downstream: DownstreamConfig, log: AccessSink, handlers: ListenerHandlers): Listener {
   const options: http2.SecureServerOptions = {
-    settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: downstream.maxHeaderSize },
+    settings: { maxHeaderListSize: downstream.maxHeaderSize },
     // Node resets a stream past maxHeaderListPairs (128 by default) with no answer; past
     // downstream.maxHeaderCount the gateway answers 431 itself (request-head.ts), so Node's bound
     // sits above it: the five pseudo-header fields, and one field over the limit.
@@ -202,8 +211,15 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
   })
   const flood = handlers.resetFlood
   server.on('session', (session: http2.ServerHttp2Session) => {
-    idleSessionTimer(session, downstream.idleTimeoutMs)
-    if (flood !== undefined) watchResets(session, flood.budget, flood.cut)
+    const countReset = flood === undefined ? undefined : watchResets(session, flood.budget, flood.cut)
+    const clientIp = session.socket?.remoteAddress ?? ''
+    watchStreams(session, downstream.idleTimeoutMs, (stream, headers) => {
+      refuse(stream)
+      log.access(refusedRecord(headers, clientIp))
+      // Opened and closed with no work done, like a stream the client resets: a client that keeps
+      // opening streams past the limit is a flood.
+      countReset?.()
+    })
   })
   // A session error (a protocol violation, a flood) ends that session only; Node has already
   // answered it with GOAWAY.
@@ -229,36 +245,83 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
  * Counts the streams this session's client resets before their response ended (Node's 'aborted':
  * the writable side was still open; resets the gateway made itself do not count). When the
  * gateway-wide budget says the session is an abuser (flood.ts), it gets GOAWAY ENHANCE_YOUR_CALM.
+ * Returns the count of one more such stream (a refused one).
  */
-function watchResets (session: http2.ServerHttp2Session, budget: ResetBudget, cut: () => void): void {
+function watchResets (session: http2.ServerHttp2Session, budget: ResetBudget, cut: () => void): () => void {
   const resets = budget.session()
   let cutting = false
+  const count = (): void => {
+    if (cutting || session.destroyed || session.closed) return
+    if (!resets.reset()) return
+    cutting = true
+    cut()
+    // Not from inside nghttp2's callback that reported the reset: once it has returned.
+    setImmediate(() => session.destroy(new Error('HTTP/2 streams reset faster than downstream.resetFlood allows'), NGHTTP2_ENHANCE_YOUR_CALM))
+  }
   session.on('stream', (stream: http2.ServerHttp2Stream) => {
-    stream.once('aborted', () => {
-      if (cutting || session.destroyed || session.closed || resetByGateway.has(stream)) return
-      if (!resets.reset()) return
-      cutting = true
-      cut()
-      // Not from inside nghttp2's callback that reported the reset: once it has returned.
-      setImmediate(() => session.destroy(new Error('HTTP/2 streams reset faster than downstream.resetFlood allows'), NGHTTP2_ENHANCE_YOUR_CALM))
-    })
+    stream.once('aborted', () => { if (!resetByGateway.has(stream)) count() })
   })
+  return count
 }
 
 /**
- * downstream.idleTimeout on HTTP/2: a session with no open stream for that long is closed with
- * GOAWAY. Node's own session timeout counts socket silence, which would also close a session
- * whose one stream waits quietly on a slow upstream. One timer per session, refresh()ed.
+ * The session's open streams: past MAX_CONCURRENT_STREAMS a new one goes to `refuse` instead of
+ * its 'stream' event, so no listener sees it. Node's compatibility layer answers some streams
+ * the moment it sees them (100 Continue for `expect`, 405 for CONNECT), and throws, uncaught, on
+ * a stream already closed; and no routing or upstream work starts. With none open for
+ * downstream.idleTimeout, the session is closed with GOAWAY (Node's own session timeout counts
+ * socket silence, which would also close a session whose one stream waits quietly on a slow
+ * upstream). One timer per session, refresh()ed.
  */
-function idleSessionTimer (session: http2.ServerHttp2Session, idleMs: number): void {
+function watchStreams (session: http2.ServerHttp2Session, idleMs: number, refuse: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): void {
   let open = 0
   const timer = setTimeout(() => { if (open === 0 && !session.closed) session.close() }, idleMs)
   timer.unref()
-  session.on('stream', (stream: http2.ServerHttp2Stream) => {
-    open++
-    stream.once('close', () => {
-      if (--open === 0) timer.refresh()
-    })
-  })
+  const emit = session.emit
+  session.emit = function (this: http2.ServerHttp2Session, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'stream') {
+      const stream = args[0] as http2.ServerHttp2Stream
+      if (open >= MAX_CONCURRENT_STREAMS) {
+        refuse(stream, args[1] as http2.IncomingHttpHeaders)
+        return true
+      }
+      open++
+      stream.once('close', () => {
+        if (--open === 0) timer.refresh()
+      })
+    }
+    return emit.call(this, event, ...args)
+  } as typeof session.emit
   session.once('close', () => clearTimeout(timer))
+}
+
+/** RST_STREAM REFUSED_STREAM: the client may send the request again (RFC 9113 §8.7). */
+function refuse (stream: http2.ServerHttp2Stream): void {
+  // Node destroys a stream closed with an error code with that error: no listener, no crash.
+  stream.on('error', ignoreError)
+  stream.close(NGHTTP2_REFUSED_STREAM)
+}
+
+function ignoreError (): void {}
+
+function refusedRecord (headers: http2.IncomingHttpHeaders, clientIp: string): AccessRecord {
+  const authority = headers[':authority'] ?? headers.host
+  return {
+    requestId: requestIdOf(headers),
+    method: headers[':method'] ?? '',
+    host: typeof authority === 'string' ? authority : null,
+    path: headers[':path'] ?? '',
+    route: null,
+    upstream: null,
+    endpoint: null,
+    protocol: 'HTTP/2.0',
+    clientIp,
+    status: OUTCOMES.too_many_streams.status,
+    outcome: 'too_many_streams',
+    attempts: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    durationMs: 0,
+    firstByteMs: null
+  }
 }

@@ -33,6 +33,9 @@ export const OUTCOMES = {
   payload_too_large: { status: 413, proxyStatus: 'http_request_error', message: 'the request body is larger than downstream.maxBodySize', connectionClose: true },
   client_aborted: { status: 499, proxyStatus: null, message: 'the client went away; the upstream request was aborted' },
   client_send_timeout: { status: 499, proxyStatus: null, message: 'the client accepted no response bytes for downstream.sendTimeout ({limit})' },
+  // HTTP/2: a stream past the session's concurrent stream limit gets RST_STREAM REFUSED_STREAM
+  // (RFC 9113 §5.1.2) and no response; 503 is what the access line logs.
+  too_many_streams: { status: 503, proxyStatus: null, message: 'the client\'s HTTP/2 session already had its limit of concurrent streams open; the stream was refused (REFUSED_STREAM, safe to retry)' },
   overloaded: { status: 503, proxyStatus: 'connection_limit_reached', message: 'the upstream is at its concurrency limit', retry: 'later' },
   upstream_unavailable: { status: 503, proxyStatus: 'destination_unavailable', message: 'no upstream endpoint could be reached', retry: 'later' },
   connect_timeout: { status: 503, proxyStatus: 'connection_timeout', message: 'connecting to the upstream took longer than connectTimeout ({limit})' },
