@@ -60,15 +60,21 @@ export class Exchange extends Passage implements WinningTry {
       // A response closed before it finished: the client went away (principle 7).
       if (this.ending === null && !res.writableFinished) this.finish({ outcome: 'client_aborted' })
     })
-    this.open({ tunnel: false }, () => { void this.#send() })
+    this.open({ tunnel: false }, () => this.#prepareBody())
   }
 
-  /** Prepare the body (a small one is kept for retries), then the first try. */
-  async #send (): Promise<void> {
-    const { req, gen } = this
+  /** The body is prepared (a small one is kept for retries), then the first try goes. */
+  #prepareBody (): void {
+    const body = this.#body = new RequestBody(this, this.gen.config.downstream.maxBodySize)
+    const ready = body.prepare(this.target!.route.retry)
+    if (ready === true) return this.#send(body)
+    void ready.then((prepared) => { if (prepared) this.#send(body) }) // else the request ended while its body arrived
+  }
+
+  /** The tries of the request, with its prepared body. */
+  #send (body: RequestBody): void {
+    const { req } = this
     const { route, upstream, path } = this.target!
-    const body = this.#body = new RequestBody(this, gen.config.downstream.maxBodySize)
-    if (!await body.prepare(route.retry)) return // the request ended while its body arrived
     const deadline = this.deadline!
     this.#tries = new Attempts(upstream, route, path, {
       method: req.method ?? 'GET',

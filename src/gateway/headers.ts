@@ -38,6 +38,8 @@ export function requestIdOf (headers: IncomingHttpHeaders): string {
 
 function connectionTokens (value: string | string[] | undefined): Set<string> | null {
   if (value === undefined) return null
+  // The common `Connection: keep-alive` names only a field that is hop-by-hop anyway: no set to build.
+  if (typeof value === 'string' && value.length === 10 && value.toLowerCase() === 'keep-alive') return null
   const tokens = new Set<string>()
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const token = part.trim().toLowerCase()

@@ -15,7 +15,6 @@ import type { RequestTrace, Tracing } from '../observe/tracing.ts'
 import { Deadline, resolveLimits } from './deadline.ts'
 import { CLIENT_DEADLINE_HEADER, clientRetryCountOf, requestIdOf, SDK_TIMEOUT_HEADER } from './headers.ts'
 import { errorDocument, outcomeSpec, type Ending, type ErrorDocument } from './outcome.ts'
-import { requestFields } from './access.ts'
 import { hostOf } from './router.ts'
 import { checkRequestHead } from './request-head.ts'
 import type { Generation } from './generation.ts'
@@ -149,10 +148,16 @@ export abstract class Passage {
     this.stopUpstream(ending)
     this.respond(ending)
     if (this.status === 0) this.status = outcomeSpec(ending.outcome).status
+    const { req } = this
     const durationMs = this.elapsedMs()
-    this.host.recordAccess({
+    // One object of one shape, its fields in the access line's order: no spread per request.
+    const record: AccessRecord = {
       requestId: this.requestId,
-      ...requestFields(this.req),
+      method: req.method ?? '',
+      host: req.headers.host ?? null,
+      path: req.url ?? '',
+      protocol: protocolOf(req),
+      clientIp: req.socket.remoteAddress ?? '',
       route: this.target?.route.name ?? null,
       upstream: this.target?.upstream.name ?? null,
       endpoint: this.endpoint?.url ?? null,
@@ -162,11 +167,13 @@ export abstract class Passage {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       durationMs,
-      firstByteMs: this.firstByteMs,
-      ...(ending.limitMs === undefined ? {} : { limitMs: ending.limitMs }),
-      ...(this.clientRetryCount === null ? {} : { clientRetryCount: this.clientRetryCount }),
-      ...this.accessExtra()
-    })
+      firstByteMs: this.firstByteMs
+    }
+    if (ending.limitMs !== undefined) record.limitMs = ending.limitMs
+    if (this.clientRetryCount !== null) record.clientRetryCount = this.clientRetryCount
+    const extra = this.accessExtra()
+    if (extra !== NO_EXTRA) Object.assign(record, extra)
+    this.host.recordAccess(record)
     const { deadline, target } = this
     if (target !== null && deadline !== null) {
       this.host.measured(target.route.name, {
@@ -185,7 +192,7 @@ export abstract class Passage {
   protected limitFired (ending: Ending): void { this.finish(ending) }
 
   /** Fields of the access line only some requests have. */
-  protected accessExtra (): Partial<AccessRecord> { return {} }
+  protected accessExtra (): Partial<AccessRecord> { return NO_EXTRA }
 
   /** Response headers arrived from upstream: the first-byte clock stops. */
   protected firstByte (status: number): void {
@@ -225,6 +232,16 @@ export abstract class Passage {
       })
     }
   }
+}
+
+/** Most requests have no extra access fields: one shared empty object, not one per request. */
+const NO_EXTRA: Partial<AccessRecord> = Object.freeze({})
+
+const PROTOCOLS: Readonly<Record<string, string>> = { '1.1': 'HTTP/1.1', '2.0': 'HTTP/2.0', '1.0': 'HTTP/1.0' }
+
+/** The access line's `protocol`: HTTP/1.1, HTTP/2.0 … (the common ones not built per request). */
+function protocolOf (req: IncomingMessage): string {
+  return PROTOCOLS[req.httpVersion] ?? `HTTP/${req.httpVersion}`
 }
 
 /** A request that came on an HTTP/1.1 connection; an HTTP/2 stream's request has its stream. */

@@ -25,9 +25,11 @@ export class RequestBody {
 
   /**
    * Decides how the body goes: a body small enough, on a request that may be retried, is read
-   * whole first. Resolves false when the request ended while its body arrived.
+   * whole first, and the answer is then a promise: it resolves false when the request ended
+   * while its body arrived. Otherwise (no body, or one streamed) the answer is true at once, so
+   * a request without a body does not wait a turn of the event loop.
    */
-  async prepare (policy: RetryPolicy): Promise<boolean> {
+  prepare (policy: RetryPolicy): true | Promise<boolean> {
     const req = this.#req
     const declared = req.headers['content-length']
     const hasBody = (declared !== undefined && declared !== '0') || req.headers['transfer-encoding'] !== undefined
@@ -37,6 +39,10 @@ export class RequestBody {
       this.value = this.#stream()
       return true
     }
+    return this.#readWhole()
+  }
+
+  async #readWhole (): Promise<boolean> {
     const parts: Buffer[] = []
     try {
       for await (const chunk of this.#stream()) parts.push(chunk)
