@@ -5,7 +5,7 @@ import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Client } from 'undici'
-import type { RunningGateway } from './helpers/gateway.ts'
+import type { LogLine, RunningGateway } from './helpers/gateway.ts'
 import { arrivalOf, requestEndOf, type DemoUpstream, type DemoRequestEnd } from './helpers/upstreams.ts'
 import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { RawClient } from './helpers/raw-client.ts'
@@ -27,37 +27,40 @@ routes:
 
 after(() => stopOverDemo({ gw, demo }))
 
-/** A raw client connection that collects everything it receives. */
-async function openRaw (url: string): Promise<RawClient> {
-  const conn = new RawClient(url)
-  await conn.connected
-  return conn
+/** The client leaves: its connection is destroyed; returns when. */
+function leave (conn: RawClient): number {
+  const goneAt = performance.now()
+  conn.socket.destroy()
+  return goneAt
 }
 
-/** The upstream's request ended, aborted, within ABORT_WITHIN_MS of the client's leaving. */
-function assertAbortedPromptly (t: TestContext, end: DemoRequestEnd, clientGoneAt: number): void {
+/**
+ * The upstream's request ended, aborted, within ABORT_WITHIN_MS of the client's leaving, and the
+ * access line says client_aborted with `status`. Returns both for the test's own checks.
+ */
+async function assertClientAborted (t: TestContext, request: { id: string, ended: Promise<DemoRequestEnd>, goneAt: number, status: number }): Promise<{ end: DemoRequestEnd, line: LogLine }> {
+  const end = await request.ended
   assert.equal(end.aborted, true, `upstream request-end: completed=${end.completed} aborted=${end.aborted} fault=${end.fault}`)
   assert.equal(end.completed, false)
-  const lag = end.endedAt - clientGoneAt
+  const lag = end.endedAt - request.goneAt
   t.diagnostic(`upstream request ended ${lag.toFixed(1)} ms after the client left`)
   assert.ok(lag < ABORT_WITHIN_MS, `the upstream request ended ${lag.toFixed(1)} ms after the client left`)
+  const line = await gw.accessLine(request.id)
+  assert.equal(line.outcome, 'client_aborted')
+  assert.equal(line.status, request.status)
+  return { end, line }
 }
 
 test('while the upstream delays its headers: upstream aborted at once, logged 499 client_aborted', async (t) => {
   const id = randomUUID()
   const received = arrivalOf(demo, id)
   const ended = requestEndOf(demo, id, 10_000)
-  const conn = await openRaw(gw.url)
-  conn.socket.write(`GET /headers HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-delay-ms: 5000\r\n\r\n`)
+  const conn = new RawClient(gw.url)
+  await conn.send(`GET /headers HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-delay-ms: 5000\r\n\r\n`)
   await received
-  const goneAt = performance.now()
-  conn.socket.destroy()
-  const end = await ended
-  assertAbortedPromptly(t, end, goneAt)
+  const goneAt = leave(conn)
+  const { line } = await assertClientAborted(t, { id, ended, goneAt, status: 499 })
   assert.equal(conn.text(), '')
-  const line = await gw.accessLine(id)
-  assert.equal(line.outcome, 'client_aborted')
-  assert.equal(line.status, 499)
   assert.equal(line.firstByteMs, null)
 })
 
@@ -95,11 +98,7 @@ test('mid-stream (chat stream, client aborts after the 3rd event): upstream abor
     await client.destroy()
   }
   assert.ok(events >= 3 && events < 40, `${events} events before the abort`)
-  const end = await ended
-  assertAbortedPromptly(t, end, goneAt)
-  const line = await gw.accessLine(id)
-  assert.equal(line.outcome, 'client_aborted')
-  assert.equal(line.status, 200)
+  const { line } = await assertClientAborted(t, { id, ended, goneAt, status: 200 })
   assert.ok((line.bytesOut as number) > 0)
 })
 
@@ -107,42 +106,31 @@ test('while uploading (chunked body, client leaves mid-body): upstream aborted a
   const id = randomUUID()
   const received = arrivalOf(demo, id)
   const ended = requestEndOf(demo, id, 10_000)
-  const conn = await openRaw(gw.url)
+  const conn = new RawClient(gw.url)
   const frame = (data: Buffer): Buffer => Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')])
-  conn.socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`)
-  conn.socket.write(frame(randomBytes(16 * 1024)))
+  await conn.send([`POST /upload HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\ntransfer-encoding: chunked\r\ncontent-type: application/octet-stream\r\n\r\n`, frame(randomBytes(16 * 1024))])
   await received
   // Some more of the body, never its last chunk: the upload is in progress when the client leaves.
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => conn.socket.write(frame(randomBytes(16 * 1024)), () => resolve()))
-  const goneAt = performance.now()
-  conn.socket.destroy()
-  const end = await ended
-  assertAbortedPromptly(t, end, goneAt)
+  const goneAt = leave(conn)
+  const { line } = await assertClientAborted(t, { id, ended, goneAt, status: 499 })
   assert.equal(conn.text(), '')
-  const line = await gw.accessLine(id)
-  assert.equal(line.outcome, 'client_aborted')
-  assert.equal(line.status, 499)
   assert.ok((line.bytesIn as number) > 0, `bytesIn ${String(line.bytesIn)}`)
 })
 
 test('a stalled stream the client abandons: upstream aborted at once, logged 200 client_aborted', async (t) => {
   const id = randomUUID()
   const ended = requestEndOf(demo, id, 10_000)
-  const conn = await openRaw(gw.url)
-  conn.socket.write(`GET /sse HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-interval-ms: 20\r\nx-demo-stall-after: 2\r\n\r\n`)
+  const conn = new RawClient(gw.url)
+  await conn.send(`GET /sse HTTP/1.1\r\nhost: x\r\nx-request-id: ${id}\r\nx-demo-interval-ms: 20\r\nx-demo-stall-after: 2\r\n\r\n`)
   const ticks = (text: string): number => text.match(/event: tick/g)?.length ?? 0
   await conn.until((received) => ticks(received.toString('latin1')) === 2)
   // The client's patience: it waits a while with nothing arriving (the stall), then gives up.
   const before = conn.text().length
   await new Promise((resolve) => setTimeout(resolve, 300))
   assert.equal(conn.text().length, before, 'the stalled stream sent more')
-  const goneAt = performance.now()
-  conn.socket.destroy()
-  const end = await ended
-  assertAbortedPromptly(t, end, goneAt)
+  const goneAt = leave(conn)
+  const { end } = await assertClientAborted(t, { id, ended, goneAt, status: 200 })
   assert.equal(end.fault, 'stall')
   assert.match(conn.text(), /^HTTP\/1\.1 200 /)
-  const line = await gw.accessLine(id)
-  assert.equal(line.outcome, 'client_aborted')
-  assert.equal(line.status, 200)
 })
