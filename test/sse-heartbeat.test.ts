@@ -5,7 +5,7 @@ import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
-import { EventBoundary } from '../src/gateway/heartbeat.ts'
+import { EventBoundary, Heartbeat, type HeartbeatSink } from '../src/gateway/heartbeat.ts'
 import { runCli, startGateway, writeConfig, type RunningGateway, prefixRoute } from './helpers/gateway.ts'
 import { requestEndOf, startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { assertAccess, assertElapsed, rawExchange, sseRecords, errorRecordData } from './helpers/faults.ts'
@@ -84,6 +84,32 @@ describe('EventBoundary: where an SSE event ends', () => {
       assert.equal(b.atBoundary, expected)
     })
   }
+})
+
+describe('Heartbeat on its response', () => {
+  /** The heartbeat's first firing, on a response in `state`: what it wrote by then. */
+  async function firstFiring (state: 'open' | 'ended' | 'destroyed'): Promise<string[]> {
+    const written: string[] = []
+    const response = { writableLength: 0, writableHighWaterMark: 16384, writableEnded: state === 'ended', destroyed: state === 'destroyed', write: (chunk: Buffer) => written.push(chunk.toString()) > 0 }
+    let heartbeat: Heartbeat | undefined
+    await new Promise<void>((resolve) => {
+      // The constructor reads nothing of the response: the first read is the timer firing.
+      const sink = new Proxy(response, { get: (target, key) => { setImmediate(resolve); return Reflect.get(target, key) } })
+      heartbeat = new Heartbeat(20, sink as unknown as HeartbeatSink, () => {})
+    })
+    heartbeat!.stop()
+    return written
+  }
+
+  test('a silence at an event boundary gets a comment', async () => {
+    assert.deepEqual(await firstFiring('open'), [KEEPALIVE])
+  })
+
+  // A write after end() throws ERR_STREAM_WRITE_AFTER_END on HTTP/1.1, which exits the process.
+  test('a response that has ended or is destroyed gets nothing', async () => {
+    assert.deepEqual(await firstFiring('ended'), [])
+    assert.deepEqual(await firstFiring('destroyed'), [])
+  })
 })
 
 describe('sse.heartbeat', { concurrency: true }, () => {

@@ -180,6 +180,8 @@ export class Deadline {
   #uploadWaitSince = 0
   /** Between the response headers and the first answer event, when firstEvent has a clock of its own. */
   #awaitingFirstEvent = false
+  /** The upstream's response ended: only the flush to the client is left. */
+  #upstreamEnded = false
 
   constructor (limits: RequestLimits, downstream: DownstreamLimits, onLimit: (ending: Ending) => void, clock: Clock = NODE_CLOCK) {
     this.limits = limits
@@ -288,11 +290,29 @@ export class Deadline {
 
   sendDrained (): void {
     const now = this.#clock.now()
+    // After the upstream's end, a drain is the client's progress on the rest: sendTimeout restarts.
+    if (this.#upstreamEnded) return this.#timers.send?.arm(now)
     this.#idlePaused = false
     this.#timers.send?.disarm()
     // The time the client held the response back was no silence of the upstream's.
     this.#silentSince = now
     if (this.phase === 'response' && !this.#awaitingFirstEvent) this.#timers.streamIdle?.arm(now)
+  }
+
+  /**
+   * The upstream's response ended: no upstream clock (firstEvent, streamIdle) may fire any more.
+   * While the client has not taken the last bytes (`unsent`), sendTimeout bounds the flush, so a
+   * client that stalls at the very end is cut as client_send_timeout.
+   */
+  responseEnded (unsent: boolean): void {
+    const now = this.#clock.now()
+    if (this.phase === 'response' && this.longestSilenceMs !== null && !this.#idlePaused) this.#silenceEnded(now)
+    this.#upstreamEnded = true
+    this.#awaitingFirstEvent = false
+    this.#idlePaused = true
+    this.#timers.firstEvent?.disarm()
+    this.#timers.streamIdle?.disarm()
+    if (unsent && this.#timers.send?.armed !== true) this.#timers.send?.arm(now)
   }
 
   /**

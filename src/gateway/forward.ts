@@ -201,8 +201,13 @@ export class Exchange extends Passage implements WinningTry {
   onResponseEnd (): void {
     if (this.ending !== null) return
     this.#release()
-    // The exchange ends when the last byte is handed to the client, so sendTimeout still guards it.
+    // Nothing may be written after end(): the heartbeat and the watch stop before it, not in
+    // finish(), which waits for a slow client to take the last bytes.
+    this.#heartbeat?.stop()
+    this.#watch?.end()
     this.res.end(() => this.finish({ outcome: 'ok' }))
+    // The upstream is done: a client that does not take the rest is cut by sendTimeout.
+    this.deadline!.responseEnded(this.res.writableLength > 0)
   }
 
   onResponseError (failure: Failure): void {

@@ -48,7 +48,7 @@ function lineEnds (bytes: number[]): number {
 }
 
 /** The part of a response a heartbeat writes to (ServerResponse and Http2ServerResponse both fit). */
-export type HeartbeatSink = Pick<Writable, 'write' | 'writableLength' | 'writableHighWaterMark'>
+export type HeartbeatSink = Pick<Writable, 'write' | 'writableLength' | 'writableHighWaterMark' | 'writableEnded' | 'destroyed'>
 
 /**
  * One timer per stream, refresh()ed by every forwarded chunk (STYLE.md §1.4). When it fires at a
@@ -63,6 +63,8 @@ export class Heartbeat {
   constructor (intervalMs: number, sink: HeartbeatSink, sent: () => void) {
     this.#timer = setTimeout(() => {
       if (this.#stopped || !this.#boundary.atBoundary) return
+      // A write after end() throws ERR_STREAM_WRITE_AFTER_END (HTTP/2: resets a finished stream).
+      if (sink.writableEnded || sink.destroyed) return
       // A client that is not reading (backpressure) needs no keep-alive bytes queued behind the
       // ones it has not taken: try again an interval later.
       if (sink.writableLength < sink.writableHighWaterMark) {
