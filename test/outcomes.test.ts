@@ -299,7 +299,8 @@ const CONTRACT_STATUS: Record<Outcome, number> = {
   upstream_protocol_error: 502,
   draining: 503,
   drain_timeout: 503,
-  tunnel_idle_timeout: 504
+  tunnel_idle_timeout: 504,
+  internal_error: 500
 }
 
 /** The limit each outcome's message must name, so a reader knows which knob to turn. */

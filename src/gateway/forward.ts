@@ -68,7 +68,8 @@ export class Exchange extends Passage implements WinningTry {
     const body = this.#body = new RequestBody(this, this.gen.config.downstream.maxBodySize)
     const ready = body.prepare(this.target!.route.retry)
     if (ready === true) return this.#send(body)
-    void ready.then((prepared) => { if (prepared) this.#send(body) }) // else the request ended while its body arrived
+    // prepared false: the request ended while its body arrived. A throw in #send is failed(), as in open().
+    ready.then((prepared) => { if (prepared) this.#send(body) }).catch((err: unknown) => this.failed(err))
   }
 
   /** The tries of the request, with its prepared body. */

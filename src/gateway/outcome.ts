@@ -53,7 +53,10 @@ export const OUTCOMES = {
   drain_timeout: { status: 503, proxyStatus: 'destination_unavailable', message: 'the gateway shut down before the request finished (drain.timeout {limit})' },
   // Only an open tunnel (after its 101) can be idle, so the access line keeps the 101: like
   // stream_idle_timeout after headers, the 504 here is never sent.
-  tunnel_idle_timeout: { status: 504, proxyStatus: 'connection_read_timeout', message: 'the tunnel was silent in both directions longer than tunnelIdle ({limit})' }
+  tunnel_idle_timeout: { status: 504, proxyStatus: 'connection_read_timeout', message: 'the tunnel was silent in both directions longer than tunnelIdle ({limit})' },
+  // The gateway's own code threw on the request path (a defect): the request ends, the process
+  // lives on, and the error is logged; neither the upstream nor the client is blamed.
+  internal_error: { status: 500, proxyStatus: 'proxy_internal_error', message: 'the gateway failed while handling the request (its log has the error)' }
 } as const satisfies Record<string, OutcomeSpec>
 
 export type Outcome = keyof typeof OUTCOMES

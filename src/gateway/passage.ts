@@ -30,7 +30,10 @@ export interface PassageHost {
   /** OpenTelemetry, when configured. */
   readonly tracing: Tracing | null
   ended (passage: Passage): void
-  readonly log: { upstreamWarning (upstream: string, endpoint: string, warning: string): void }
+  readonly log: {
+    upstreamWarning (upstream: string, endpoint: string, warning: string): void
+    internalError (requestId: string, err: unknown): void
+  }
 }
 
 /** Where the request is going once a route matched. */
@@ -124,15 +127,15 @@ export abstract class Passage {
     if (this.trace !== null) for (const p of this.deadline.progress()) this.trace.limitArmed(p.limit, p.outcome, p.limitMs)
 
     const admission = upstream.admission
-    if (admission === null) return send()
+    if (admission === null) return this.guarded(send)
     if (admission.tryEnter()) {
       this.#admittedBy = admission
-      return send()
+      return this.guarded(send)
     }
     this.#queued = admission.wait(() => {
       this.#queued = null
       this.#admittedBy = admission
-      send()
+      this.guarded(send)
     }, () => this.finish({ outcome: 'overloaded', detail: 'queued longer than limits.queueTimeout', limitMs: admission.queueTimeoutMs }))
     if (this.#queued === null) this.finish({ outcome: 'overloaded', detail: `${admission.maxConcurrent} requests in flight and ${admission.maxQueued} queued` })
   }
@@ -186,6 +189,24 @@ export abstract class Passage {
     this.trace?.end({ outcome: ending.outcome, status: this.status, route: target?.route.name ?? null, upstream: target?.upstream.name ?? null, bytesIn: this.bytesIn, bytesOut: this.bytesOut, limitMs: ending.limitMs ?? null })
     if (target !== null) this.host.metrics.inflight(target.route.name, -1)
     this.host.ended(this)
+  }
+
+  /**
+   * The gateway's own code threw on this request's path: the request ends as internal_error and
+   * the error is logged, instead of an uncaught exception (or rejection) ending the process.
+   */
+  protected failed (err: unknown): void {
+    this.host.log.internalError(this.requestId, err)
+    this.finish({ outcome: 'internal_error' })
+  }
+
+  /** Runs a step of the gateway's own code for this request (now, or from a queue's wake-up): a throw there is failed(). */
+  protected guarded (step: () => void): void {
+    try {
+      step()
+    } catch (err) {
+      this.failed(err)
+    }
   }
 
   /** A limit of the Deadline fired: by default the request ends with it. */

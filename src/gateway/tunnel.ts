@@ -84,7 +84,7 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
     if (endpoint === undefined) return this.finish({ outcome: 'upstream_unavailable', detail: 'the upstream has no endpoint' })
     const ticket = endpoint.acquire(() => {
       this.#waiting = null
-      this.#dispatch(endpoint)
+      this.guarded(() => this.#dispatch(endpoint))
     }, () => {
       this.#waiting = null
       this.finish(connectionQueueTimedOut(endpoint))

@@ -87,6 +87,11 @@ export class GatewayLog {
     for (const w of warnings) this.#logger.warn({ warning: formatDiagnostic(w) }, 'config warning')
   }
 
+  /** The gateway's own code threw while handling a request (internal_error): the stack, for a bug report. */
+  internalError (requestId: string, err: unknown): void {
+    this.#logger.error({ requestId, err }, 'internal error')
+  }
+
   upstreamWarning (upstream: string, endpoint: string, warning: string): void {
     this.#logger.warn({ upstream, endpoint, warning }, 'upstream warning')
   }

@@ -67,12 +67,13 @@ export function runCli (args: string[], options: { cwd?: string } = {}): Promise
 
 /**
  * Starts `longhaul serve --config <file>` with the given YAML (use `127.0.0.1:0` addresses), and
- * resolves once it logged `started`. Pass `args` instead of a config for the embedded demo.
+ * resolves once it logged `started`. Pass `args` instead of a config for the embedded demo, and
+ * `nodeArgs` for Node itself (an `--import` that injects a fault).
  */
-export async function startGateway (configText: string | null, options: { args?: string[], startTimeoutMs?: number } = {}): Promise<RunningGateway> {
+export async function startGateway (configText: string | null, options: { args?: string[], nodeArgs?: string[], startTimeoutMs?: number } = {}): Promise<RunningGateway> {
   let configPath = ''
   let dir: string | null = null
-  const args = [CLI, 'serve']
+  const args = [...(options.nodeArgs ?? []), CLI, 'serve']
   if (configText !== null) {
     // Teardown speed: without a drain block of its own, a test gateway drains with no delay and
     // cuts what is left after 1 s (the defaults, 5 s and 10 m, are for production).
