@@ -8,11 +8,12 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
-import WebSocket from 'ws'
-import { startGateway, prefixRoute, type RunningGateway } from './helpers/gateway.ts'
-import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
+import { prefixRoute, type RunningGateway } from './helpers/gateway.ts'
+import type { DemoUpstream } from './helpers/upstreams.ts'
+import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
 import { metric } from './helpers/resilience.ts'
+import { openTunnel, type Refusal } from './helpers/ws.ts'
 
 const DEFECT = fileURLToPath(new URL('./helpers/defect.ts', import.meta.url))
 
@@ -20,26 +21,13 @@ let demo: DemoUpstream
 let gw: RunningGateway
 
 before(async () => {
-  demo = await startDemoUpstream()
-  gw = await startGateway(`
-listen: [{ address: 127.0.0.1:0 }]
-admin: { address: 127.0.0.1:0 }
-upstreams:
-  demo: { endpoints: [${demo.url}] }
-routes:
-${prefixRoute('one', '')}
-`, { nodeArgs: ['--import', DEFECT] })
+  ({ demo, gw } = await startOverDemo(() => `routes:${prefixRoute('one', '')}`, { nodeArgs: ['--import', DEFECT] }))
 })
 
-after(async () => {
-  await gw?.stop()
-  await demo?.close()
-})
+after(() => stopOverDemo({ gw, demo }))
 
-interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: string }
-
-/** The gateway answers 500 internal_error, logs the error with its stack once, and lives on. */
-async function assertInternalError (answer: Answer, requestId: string): Promise<void> {
+/** The gateway answers 500 internal_error, logs the error with its stack, and lives on. */
+async function assertInternalError (answer: Refusal, requestId: string): Promise<void> {
   assertGatewayError(answer, { outcome: 'internal_error', status: 500, proxyStatus: 'proxy_internal_error', route: 'one', upstream: 'demo', requestId })
   assertAccess(await gw.accessLine(requestId), { outcome: 'internal_error', status: 500 })
   const logged = await gw.waitForLine((l) => l.msg === 'internal error' && l.requestId === requestId)
@@ -59,16 +47,7 @@ test('a request whose sending throws is a 500 internal_error; the gateway serves
 
 test('a WebSocket handshake whose opening throws is a 500 internal_error; the gateway serves on', async () => {
   const requestId = `tunnel-${randomUUID()}`
-  const answer = await new Promise<Answer>((resolve, reject) => {
-    const ws = new WebSocket(`ws://${gw.addresses[0]!}/one/ws`, { headers: { 'x-request-id': requestId } })
-    ws.once('open', () => reject(new Error('the tunnel opened')))
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    ws.once('error', reject)
-  })
+  const answer = await openTunnel(`ws://${gw.addresses[0]!}/one/ws`, { 'x-request-id': requestId })
+  assert.ok(!('terminate' in answer), 'the tunnel opened')
   await assertInternalError(answer, requestId)
 })

@@ -11,6 +11,7 @@ import type { DemoUpstream } from './helpers/upstreams.ts'
 import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
 import { upstreamStatus, waitFor } from './helpers/resilience.ts'
+import { openTunnel as openWebSocket, type Refusal } from './helpers/ws.ts'
 
 let demo: DemoUpstream
 let gw: RunningGateway
@@ -24,21 +25,9 @@ routes:
 
 after(() => stopOverDemo({ gw, demo }))
 
-interface Refusal { status: number, headers: Record<string, string | string[] | undefined>, body: string }
-
 /** Opens a tunnel; resolves with the open socket, or with the gateway's refusal. */
 function openTunnel (id: string): Promise<WebSocket | Refusal> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${gw.addresses[0]!}/one/ws`, { headers: { 'x-request-id': id } })
-    ws.once('open', () => resolve(ws))
-    ws.once('unexpected-response', (_req, res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => { body += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-    })
-    ws.once('error', reject)
-  })
+  return openWebSocket(`ws://${gw.addresses[0]!}/one/ws`, { 'x-request-id': id })
 }
 
 async function get (id: string, headers: Record<string, string> = {}): Promise<Refusal> {

@@ -11,9 +11,10 @@ export interface OverDemo {
 /**
  * Starts the demo upstream, then a gateway whose config is the common head (listen, admin, the
  * upstream `demo`) followed by `rest(demoUrl)`: routes, and other upstreams when they need the URL.
- * `demoKeys` adds keys to the `demo` upstream's entry (`limits: { maxConcurrent: 1 }`).
+ * `demoKeys` adds keys to the `demo` upstream's entry (`limits: { maxConcurrent: 1 }`);
+ * `nodeArgs` go to the gateway's Node (an `--import` that injects a fault).
  */
-export async function startOverDemo (rest: (demoUrl: string) => string, options: { demoKeys?: string } = {}): Promise<OverDemo> {
+export async function startOverDemo (rest: (demoUrl: string) => string, options: { demoKeys?: string, nodeArgs?: string[] } = {}): Promise<OverDemo> {
   const demo = await startDemoUpstream()
   const demoKeys = options.demoKeys === undefined ? '' : `, ${options.demoKeys}`
   const gw = await startGateway(`
@@ -21,7 +22,7 @@ listen: [{ address: 127.0.0.1:0 }]
 admin: { address: 127.0.0.1:0 }
 upstreams:
   demo: { endpoints: [${demo.url}]${demoKeys} }
-${rest(demo.url)}`)
+${rest(demo.url)}`, { nodeArgs: options.nodeArgs })
   return { demo, gw }
 }
 
