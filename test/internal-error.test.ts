@@ -38,11 +38,15 @@ async function assertInternalError (answer: Refusal, requestId: string): Promise
   assert.equal((await request(`${gw.adminUrl}/healthz`)).statusCode, 200)
 }
 
-test('a request whose sending throws is a 500 internal_error; the gateway serves on', async () => {
-  const requestId = `request-${randomUUID()}`
-  const res = await request(`${gw.url}/one/headers`, { headers: { 'x-request-id': requestId } })
-  await assertInternalError({ status: res.statusCode, headers: res.headers, body: await res.body.text() }, requestId)
-  assert.equal(await metric(gw, 'longhaul_requests_total', { route: 'one', outcome: 'internal_error', status: '500' }), 1)
+test('a request whose sending throws is a 500 internal_error, with or without a body to read first; the gateway serves on', async () => {
+  // A GET is sent at once; a PUT's small body is read whole first (kept for a retry), so its
+  // sending runs later, from a promise.
+  for (const method of ['GET', 'PUT'] as const) {
+    const requestId = `${method}-${randomUUID()}`
+    const res = await request(`${gw.url}/one/echo`, { method, headers: { 'x-request-id': requestId }, body: method === 'PUT' ? 'a body' : null })
+    await assertInternalError({ status: res.statusCode, headers: res.headers, body: await res.body.text() }, requestId)
+  }
+  assert.equal(await metric(gw, 'longhaul_requests_total', { route: 'one', outcome: 'internal_error', status: '500' }), 2)
 })
 
 test('a WebSocket handshake whose opening throws is a 500 internal_error; the gateway serves on', async () => {
