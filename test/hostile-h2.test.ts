@@ -14,9 +14,10 @@ import { startGateway, prefixRoute, type RunningGateway } from './helpers/gatewa
 import { startDemoUpstream, type DemoUpstream } from './helpers/upstreams.ts'
 import { h2Connect, h2Request } from './helpers/h2.ts'
 import { FRAME, errorCode, headersFrame, rawH2Session, rstStreamFrame, type Frame } from './helpers/h2-frames.ts'
-import { MAX_CONCURRENT_STREAMS } from '../src/gateway/h2.ts'
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_REFUSED_STREAM } = http2.constants
+/** downstream.maxConcurrentStreams here: small, so that its tests stay quick. */
+const STREAM_LIMIT = 20
 
 let demo: DemoUpstream
 let gw: RunningGateway
@@ -45,7 +46,7 @@ before(async () => {
 listen: [{ address: 127.0.0.1:0, protocol: h2c }]
 admin: { address: 127.0.0.1:0 }
 # A small budget, so that the flood spends it however slowly a loaded machine reads it.
-downstream: { resetFlood: { rate: 50, burst: 200, perConnection: 20 } }
+downstream: { maxConcurrentStreams: ${STREAM_LIMIT}, resetFlood: { rate: 50, burst: 200, perConnection: 20 } }
 upstreams:
   demo: { endpoints: [${demo.url}] }
   holding: { endpoints: [http://127.0.0.1:${(holding.address() as { port: number }).port}] }
@@ -152,8 +153,8 @@ test('a host field that differs from :authority is malformed: 400 bad_request, r
   }
 })
 
-test(`the stream past ${MAX_CONCURRENT_STREAMS} concurrent ones is refused alone: REFUSED_STREAM, never upstream, the others complete`, async () => {
-  const limit = MAX_CONCURRENT_STREAMS
+test('the stream past downstream.maxConcurrentStreams is refused alone: REFUSED_STREAM, never upstream, the others complete', async () => {
+  const limit = STREAM_LIMIT
   const tag = `limit-${randomUUID()}`
   const idOf = (i: number): string => `${tag}-${i}`
   const metric = async (): Promise<number> => {
@@ -214,7 +215,7 @@ test(`the stream past ${MAX_CONCURRENT_STREAMS} concurrent ones is refused alone
 })
 
 test('a client that keeps opening streams past the limit is a flood: GOAWAY ENHANCE_YOUR_CALM, no refused stream upstream', async () => {
-  const limit = MAX_CONCURRENT_STREAMS
+  const limit = STREAM_LIMIT
   const tag = `refusals-${randomUUID()}`
   const goawaysBefore = await metricValue('longhaul_http2_flood_goaways_total')
   const session = await rawH2Session(h2cUrl)

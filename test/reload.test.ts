@@ -282,22 +282,23 @@ drain: { delay: 0s, timeout: 2s }
   assert.deepEqual((await getJson(`${gw.adminUrl}/config`)).routes[0].timeouts.request, { ms: 240_000, source: 'route' })
 })
 
-test('a changed downstream.maxHeaderCount or resetFlood is reported as needing a restart and keeps its running value', async () => {
+test('a changed downstream.maxHeaderCount, maxConcurrentStreams or resetFlood is reported as needing a restart and keeps its running value', async () => {
   const d = await demo()
-  const config = (maxHeaderCount: number, rate: number): string => `
+  const config = (maxHeaderCount: number, rate: number, streams: number): string => `
 listen: [{ address: 127.0.0.1:0 }]
 admin: { address: 127.0.0.1:0 }
-downstream: { maxHeaderCount: ${maxHeaderCount}, resetFlood: { rate: ${rate} } }
+downstream: { maxHeaderCount: ${maxHeaderCount}, maxConcurrentStreams: ${streams}, resetFlood: { rate: ${rate} } }
 upstreams: { demo: { endpoints: [${d.url}] } }
 routes: [{ name: all, upstream: demo }]
 drain: { delay: 0s, timeout: 2s }
 `
-  const gw = await gateway(config(20, 200))
-  await reloadWith(gw, config(200, 100), 1)
+  const gw = await gateway(config(20, 200, 1000))
+  await reloadWith(gw, config(200, 100, 10), 1)
   const status = await getJson(`${gw.adminUrl}/status`)
-  assert.deepEqual(status.lastReload.restartRequired, ['downstream.maxHeaderCount', 'downstream.resetFlood'])
+  assert.deepEqual(status.lastReload.restartRequired, ['downstream.maxHeaderCount', 'downstream.maxConcurrentStreams', 'downstream.resetFlood'])
   const effective = await getJson(`${gw.adminUrl}/config`)
   assert.equal(effective.downstream.maxHeaderCount, 20)
+  assert.equal(effective.downstream.maxConcurrentStreams, 1000)
   assert.equal(effective.downstream.resetFlood.rate, 200)
   // The listener still counts against 20: 50 fields are refused, as before the reload.
   const headers: Record<string, string> = {}

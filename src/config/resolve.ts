@@ -249,6 +249,7 @@ export function resolveConfig (parsed: Parsed, source: RuntimeConfig['source'], 
       sendTimeoutMs: d.sendTimeout,
       maxHeaderSize: d.maxHeaderSize,
       maxHeaderCount: d.maxHeaderCount,
+      maxConcurrentStreams: d.maxConcurrentStreams,
       maxBodySize: d.maxBodySize,
       tcpKeepAliveMs: d.tcpKeepAlive,
       resetFlood: Object.freeze({ ...d.resetFlood })

@@ -123,6 +123,8 @@ export interface DownstreamConfig {
   readonly sendTimeoutMs: number
   readonly maxHeaderSize: number
   readonly maxHeaderCount: number
+  /** HTTP/2: open streams per session; past it a new stream is refused (REFUSED_STREAM). */
+  readonly maxConcurrentStreams: number
   readonly maxBodySize: number
   readonly tcpKeepAliveMs: number
   readonly resetFlood: ResetFloodLimits

@@ -114,10 +114,11 @@ const downstream = z.strictObject({
   sendTimeout: duration.prefault('60s').describe('A client that accepts no response bytes this long is cut. Outcome client_send_timeout.'),
   maxHeaderSize: size.prefault('16KiB').describe('Largest request head accepted; larger is answered 431.'),
   maxHeaderCount: z.int().min(1).max(10000).prefault(100).describe('Most header fields in a request head (Envoy\'s default); more is answered 431, never silently cut.'),
+  maxConcurrentStreams: z.int().min(1).max(2 ** 31 - 1).prefault(1000).describe('HTTP/2: most streams one client session may have open at once; a stream past it is refused alone with RST_STREAM REFUSED_STREAM (outcome too_many_streams), never the session. Not advertised in SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 would tear the session down instead); 1000 is what Go\'s client opens when no limit is advertised.'),
   maxBodySize: size.prefault('100MiB').describe('Largest request body accepted. Outcome payload_too_large.'),
   tcpKeepAlive: duration.prefault('30s').describe('TCP keep-alive probes on client sockets start after this much silence, so a dead peer is noticed in minutes, not the ~15 min of TCP retransmission.'),
   resetFlood: z.strictObject({
-    rate: z.int().min(1).prefault(200).describe('HTTP/2 streams that clients reset before their response ended (or that the gateway refused past 250 concurrent ones on a session), per second, across all connections, that the gateway absorbs.'),
+    rate: z.int().min(1).prefault(200).describe('HTTP/2 streams that clients reset before their response ended (or that the gateway refused past maxConcurrentStreams), per second, across all connections, that the gateway absorbs.'),
     burst: z.int().min(1).prefault(1000).describe('Such resets absorbed at once before the rate applies.'),
     perConnection: z.int().min(1).prefault(50).describe('Past the rate and burst, a connection that reset this many streams within a second gets GOAWAY ENHANCE_YOUR_CALM.')
   }).prefault({}).describe('Rapid reset (CVE-2023-44487) across connections: a gateway-wide bound on streams opened and reset by clients. Metric longhaul_http2_flood_goaways_total.')

@@ -21,18 +21,6 @@ const RESET_WAIT_MS = 1000
 const resetByGateway = new WeakSet<http2.ServerHttp2Stream>()
 
 /**
- * Streams one client may have open at once: Go's net/http default (nginx: 128). The 100
- * concurrent streams a browser or SDK typically opens fit; a session cannot pin unbounded work.
- * The gateway enforces it itself, and does not advertise it in SETTINGS_MAX_CONCURRENT_STREAMS:
- * nghttp2 treats a stream past an advertised (and acknowledged) limit as a connection error and
- * tears the session down with every stream on it, where RFC 9113 §5.1.2 asks for a stream error,
- * and it enforces exactly the value it advertises. So the extra stream gets REFUSED_STREAM (safe
- * to retry, §8.7) and the others go on; what bounds a burst of streams is the gateway's refusal,
- * Node's maxSessionMemory and downstream.resetFlood, which counts every refusal.
- */
-export const MAX_CONCURRENT_STREAMS = 250
-
-/**
  * Rapid reset (CVE-2023-44487): a client that opens and resets streams faster than this gets
  * its session closed with GOAWAY. nghttp2's token bucket: a burst of 1000 resets, then 33 a
  * second (Node's defaults, set here on purpose, so they are in writing). A client that resets
@@ -213,7 +201,7 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
   server.on('session', (session: http2.ServerHttp2Session) => {
     const countReset = flood === undefined ? undefined : watchResets(session, flood.budget, flood.cut)
     const clientIp = session.socket?.remoteAddress ?? ''
-    watchStreams(session, downstream.idleTimeoutMs, (stream, headers) => {
+    watchStreams(session, downstream, (stream, headers) => {
       refuse(stream)
       log.access(refusedRecord(headers, clientIp))
       // Opened and closed with no work done, like a stream the client resets: a client that keeps
@@ -265,23 +253,32 @@ function watchResets (session: http2.ServerHttp2Session, budget: ResetBudget, cu
 }
 
 /**
- * The session's open streams: past MAX_CONCURRENT_STREAMS a new one goes to `refuse` instead of
- * its 'stream' event, so no listener sees it. Node's compatibility layer answers some streams
- * the moment it sees them (100 Continue for `expect`, 405 for CONNECT), and throws, uncaught, on
- * a stream already closed; and no routing or upstream work starts. With none open for
- * downstream.idleTimeout, the session is closed with GOAWAY (Node's own session timeout counts
- * socket silence, which would also close a session whose one stream waits quietly on a slow
- * upstream). One timer per session, refresh()ed.
+ * The session's open streams. Past downstream.maxConcurrentStreams a new one goes to `refuse`
+ * instead of its 'stream' event: no listener sees it, so no routing or upstream work starts, and
+ * Node's compatibility layer, which answers some streams the moment it sees them (100 Continue
+ * for `expect`, 405 for CONNECT), does not throw (uncaught) on a stream already closed.
+ *
+ * The limit is the gateway's own, not advertised in SETTINGS_MAX_CONCURRENT_STREAMS: nghttp2
+ * enforces exactly the value a server advertises, and treats a stream past it (once
+ * acknowledged) as a connection error that tears the session down with every stream on it, where
+ * RFC 9113 §5.1.2 asks for a stream error. So the extra stream gets REFUSED_STREAM (safe to
+ * retry, §8.7) and the others go on; a burst is bounded by the refusal itself, Node's
+ * maxSessionMemory and downstream.resetFlood, which counts each refusal.
+ *
+ * With none open for downstream.idleTimeout, the session is closed with GOAWAY (Node's own
+ * session timeout counts socket silence, which would also close a session whose one stream waits
+ * quietly on a slow upstream). One timer per session, refresh()ed.
  */
-function watchStreams (session: http2.ServerHttp2Session, idleMs: number, refuse: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): void {
+function watchStreams (session: http2.ServerHttp2Session, downstream: DownstreamConfig, refuse: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): void {
+  const max = downstream.maxConcurrentStreams
   let open = 0
-  const timer = setTimeout(() => { if (open === 0 && !session.closed) session.close() }, idleMs)
+  const timer = setTimeout(() => { if (open === 0 && !session.closed) session.close() }, downstream.idleTimeoutMs)
   timer.unref()
   const emit = session.emit
   session.emit = function (this: http2.ServerHttp2Session, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'stream') {
       const stream = args[0] as http2.ServerHttp2Stream
-      if (open >= MAX_CONCURRENT_STREAMS) {
+      if (open >= max) {
         refuse(stream, args[1] as http2.IncomingHttpHeaders)
         return true
       }

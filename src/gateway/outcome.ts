@@ -35,7 +35,7 @@ export const OUTCOMES = {
   client_send_timeout: { status: 499, proxyStatus: null, message: 'the client accepted no response bytes for downstream.sendTimeout ({limit})' },
   // HTTP/2: a stream past the session's concurrent stream limit gets RST_STREAM REFUSED_STREAM
   // (RFC 9113 §5.1.2) and no response; 503 is what the access line logs.
-  too_many_streams: { status: 503, proxyStatus: null, message: 'the client\'s HTTP/2 session already had its limit of concurrent streams open; the stream was refused (REFUSED_STREAM, safe to retry)' },
+  too_many_streams: { status: 503, proxyStatus: null, message: 'the client\'s HTTP/2 session already had downstream.maxConcurrentStreams streams open; the stream was refused (REFUSED_STREAM, safe to retry)' },
   overloaded: { status: 503, proxyStatus: 'connection_limit_reached', message: 'the upstream is at its concurrency limit', retry: 'later' },
   upstream_unavailable: { status: 503, proxyStatus: 'destination_unavailable', message: 'no upstream endpoint could be reached', retry: 'later' },
   connect_timeout: { status: 503, proxyStatus: 'connection_timeout', message: 'connecting to the upstream took longer than connectTimeout ({limit})' },

@@ -266,7 +266,7 @@ export class GatewayServer implements PassageHost {
     if (config.workers !== old.config.workers) restartRequired.push('workers')
     if (!same(config.telemetry, old.config.telemetry)) restartRequired.push('telemetry')
     // The listeners read these when they are made (resetFlood's budget is shared by all of them).
-    for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'maxHeaderCount', 'resetFlood', 'tcpKeepAliveMs'] as const) {
+    for (const key of ['headersTimeoutMs', 'idleTimeoutMs', 'maxHeaderSize', 'maxHeaderCount', 'maxConcurrentStreams', 'resetFlood', 'tcpKeepAliveMs'] as const) {
       if (!same(config.downstream[key], old.config.downstream[key])) restartRequired.push(`downstream.${key.replace(/Ms$/, '')}`)
     }
     // What only a restart applies keeps its running value in the new generation: the config in
@@ -284,6 +284,7 @@ export class GatewayServer implements PassageHost {
         idleTimeoutMs: running.downstream.idleTimeoutMs,
         maxHeaderSize: running.downstream.maxHeaderSize,
         maxHeaderCount: running.downstream.maxHeaderCount,
+        maxConcurrentStreams: running.downstream.maxConcurrentStreams,
         resetFlood: running.downstream.resetFlood,
         tcpKeepAliveMs: running.downstream.tcpKeepAliveMs
       }
