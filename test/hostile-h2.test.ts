@@ -236,3 +236,25 @@ test('a client that keeps opening streams past the limit is a flood: GOAWAY ENHA
     session.socket.destroy()
   }
 })
+
+test('a node:http2 client past the limit: that request fails with REFUSED_STREAM, the others on the session succeed', async () => {
+  const tag = `client-${randomUUID()}`
+  const session = await h2Connect(h2cUrl)
+  try {
+    // The gateway advertises no limit: node:http2 sends every request at once.
+    const answers = Array.from({ length: STREAM_LIMIT + 1 }, (_, i) => h2Request(session, '/held/x', { headers: { 'x-request-id': `${tag}-${i}` } }))
+    const refused = await answers[STREAM_LIMIT]!
+    assert.equal(refused.rstCode, NGHTTP2_REFUSED_STREAM)
+    while (held.length < STREAM_LIMIT) await once(holding, 'held')
+    release()
+    for (const [i, answer] of (await Promise.all(answers.slice(0, STREAM_LIMIT))).entries()) {
+      assert.equal(answer.status, 200)
+      assert.equal(answer.body, `${tag}-${i}:${'x'.repeat(64)}`)
+    }
+    assert.equal((await gw.accessLine(`${tag}-${STREAM_LIMIT}`)).outcome, 'too_many_streams')
+    assert.equal(session.closed, false)
+  } finally {
+    release()
+    session.destroy()
+  }
+})
