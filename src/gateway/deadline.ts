@@ -95,7 +95,8 @@ export interface DownstreamLimits {
   readonly sendTimeoutMs: number
 }
 
-type Slot = 'total' | 'firstByte' | 'firstEvent' | 'streamIdle' | 'bodyIdle' | 'send' | 'tunnelIdle'
+const SLOTS = ['total', 'firstByte', 'firstEvent', 'streamIdle', 'bodyIdle', 'send', 'tunnelIdle'] as const
+type Slot = typeof SLOTS[number]
 
 /** Time and timers, injectable so the Deadline can be unit-tested on a clock the test moves. */
 export interface Clock {
@@ -120,9 +121,9 @@ class LimitTimer {
   #timer: { refresh (): unknown } | undefined
   readonly ms: number
   readonly outcome: Outcome
-  readonly #fire: () => void
+  readonly #fire: (timer: LimitTimer) => void
   readonly #clock: Clock
-  constructor (ms: number, outcome: Outcome, fire: () => void, clock: Clock) {
+  constructor (ms: number, outcome: Outcome, fire: (timer: LimitTimer) => void, clock: Clock) {
     this.ms = ms
     this.outcome = outcome
     this.#fire = fire
@@ -132,7 +133,7 @@ class LimitTimer {
   arm (now: number): void {
     this.armed = true
     this.armedAt = now
-    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire() } }, this.ms)
+    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire(this) } }, this.ms)
     else this.#timer.refresh()
   }
 
@@ -140,7 +141,10 @@ class LimitTimer {
 
   clear (): void {
     this.armed = false
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    if (this.#timer === undefined) return
+    this.#clock.clearTimeout(this.#timer)
+    // A cleared timer is not kept: a stream open for hours holds no spent firstByte timer.
+    this.#timer = undefined
   }
 }
 
@@ -171,7 +175,15 @@ export class Deadline {
   phase: Phase = 'request'
   readonly #clock: Clock
   readonly #onLimit: (ending: Ending) => void
-  readonly #timers: Partial<Record<Slot, LimitTimer>> = {}
+  readonly #downstream: DownstreamLimits
+  /**
+   * Each limit's timer, made when it is first armed: most requests never arm most of them
+   * (bodyIdle, send, firstEvent, tunnelIdle), and a stream held open holds only what it armed.
+   * All keys present from the start, so every Deadline has one shape.
+   */
+  readonly #timers: Record<Slot, LimitTimer | undefined> = { total: undefined, firstByte: undefined, firstEvent: undefined, streamIdle: undefined, bodyIdle: undefined, send: undefined, tunnelIdle: undefined }
+  /** One callback for all of this Deadline's timers. */
+  readonly #timerFired = (timer: LimitTimer): void => this.#fire(timer.outcome, timer.ms)
   #idlePaused = false
   /** Headroom: the longest silence of the response body and of the upload (ms), and since when each is silent. */
   longestSilenceMs: number | null = null
@@ -188,18 +200,43 @@ export class Deadline {
     this.#clock = clock
     this.startedAt = clock.now()
     this.#onLimit = onLimit
-    const add = (slot: Slot, ms: number | null, outcome: Outcome): void => {
-      if (ms !== null) this.#timers[slot] = new LimitTimer(ms, outcome, () => this.#fire(outcome, ms), clock)
+    this.#downstream = downstream
+    this.#arm('total', this.startedAt)
+    this.#arm('firstByte', this.startedAt)
+  }
+
+  /** Arms a limit's timer (made on first use); a limit the request does not have stays unarmed. */
+  #arm (slot: Slot, now: number): void {
+    if (this.phase === 'done') return // a late event after the end arms nothing
+    let timer = this.#timers[slot]
+    if (timer === undefined) {
+      const ms = this.#limitMs(slot)
+      if (ms === null) return
+      timer = this.#timers[slot] = new LimitTimer(ms, this.#outcomeOf(slot), this.#timerFired, this.#clock)
     }
-    add('total', limits.totalMs, limits.totalOutcome)
-    add('firstByte', limits.firstByteMs, ROUTE_TIMEOUTS.firstByte.outcome)
-    add('firstEvent', limits.firstEventMs, ROUTE_TIMEOUTS.firstEvent.outcome)
-    add('streamIdle', limits.streamIdleMs, ROUTE_TIMEOUTS.streamIdle.outcome)
-    add('bodyIdle', downstream.bodyIdleTimeoutMs, 'request_body_timeout')
-    add('send', downstream.sendTimeoutMs, 'client_send_timeout')
-    add('tunnelIdle', limits.tunnelIdleMs ?? null, ROUTE_TIMEOUTS.tunnelIdle.outcome)
-    this.#timers.total?.arm(this.startedAt)
-    this.#timers.firstByte?.arm(this.startedAt)
+    timer.arm(now)
+  }
+
+  #limitMs (slot: Slot): number | null {
+    const { limits } = this
+    switch (slot) {
+      case 'total': return limits.totalMs
+      case 'firstByte': return limits.firstByteMs
+      case 'firstEvent': return limits.firstEventMs
+      case 'streamIdle': return limits.streamIdleMs
+      case 'bodyIdle': return this.#downstream.bodyIdleTimeoutMs
+      case 'send': return this.#downstream.sendTimeoutMs
+      case 'tunnelIdle': return limits.tunnelIdleMs ?? null
+    }
+  }
+
+  #outcomeOf (slot: Slot): Outcome {
+    switch (slot) {
+      case 'total': return this.limits.totalOutcome
+      case 'bodyIdle': return 'request_body_timeout'
+      case 'send': return 'client_send_timeout'
+      default: return ROUTE_TIMEOUTS[slot].outcome
+    }
   }
 
   #fire (outcome: Outcome, limitMs: number): void {
@@ -229,9 +266,9 @@ export class Deadline {
     this.#silentSince = now
     if (this.limits.awaitsFirstEvent) {
       this.#awaitingFirstEvent = true
-      this.#timers.firstEvent?.arm(now)
+      this.#arm('firstEvent', now)
     } else if (!this.#idlePaused) {
-      this.#timers.streamIdle?.arm(now)
+      this.#arm('streamIdle', now)
     }
   }
 
@@ -242,7 +279,7 @@ export class Deadline {
     this.#awaitingFirstEvent = false
     this.#silentSince = now
     this.#timers.firstEvent?.disarm()
-    if (!this.#idlePaused) this.#timers.streamIdle?.arm(now)
+    if (!this.#idlePaused) this.#arm('streamIdle', now)
   }
 
   /**
@@ -268,7 +305,7 @@ export class Deadline {
       return
     }
     this.#silenceEnded(now)
-    this.#timers.streamIdle?.arm(now)
+    this.#arm('streamIdle', now)
   }
 
   /** A silence of the response body ended now (a chunk, or the end): remember the longest. */
@@ -285,7 +322,7 @@ export class Deadline {
   sendBlocked (): void {
     this.#idlePaused = true
     this.#timers.streamIdle?.disarm()
-    this.#timers.send?.arm(this.#clock.now())
+    this.#arm('send', this.#clock.now())
   }
 
   sendDrained (): void {
@@ -296,7 +333,7 @@ export class Deadline {
     this.#timers.send?.disarm()
     // The time the client held the response back was no silence of the upstream's.
     this.#silentSince = now
-    if (this.phase === 'response' && !this.#awaitingFirstEvent) this.#timers.streamIdle?.arm(now)
+    if (this.phase === 'response' && !this.#awaitingFirstEvent) this.#arm('streamIdle', now)
   }
 
   /**
@@ -322,16 +359,16 @@ export class Deadline {
   tunnelOpened (): void {
     this.phase = 'response'
     this.#timers.firstByte?.clear()
-    this.#timers.tunnelIdle?.arm(this.#clock.now())
+    this.#arm('tunnelIdle', this.#clock.now())
   }
 
   /** Bytes crossed the tunnel, either way. */
-  tunnelActivity (): void { this.#timers.tunnelIdle?.arm(this.#clock.now()) }
+  tunnelActivity (): void { this.#arm('tunnelIdle', this.#clock.now()) }
 
   /** The gateway waits for the next request body chunk from the client. */
   awaitingBody (): void {
     this.#uploadWaitSince = this.#clock.now()
-    this.#timers.bodyIdle?.arm(this.#uploadWaitSince)
+    this.#arm('bodyIdle', this.#uploadWaitSince)
   }
 
   bodyArrived (): void {
@@ -347,16 +384,16 @@ export class Deadline {
     // The silence before the end (or before the cut) counts too.
     if (this.phase === 'response' && this.longestSilenceMs !== null && !this.#idlePaused) this.#silenceEnded(this.#clock.now())
     this.phase = 'done'
-    for (const timer of Object.values(this.#timers)) timer.clear()
+    for (const slot of SLOTS) this.#timers[slot]?.clear()
   }
 
   /** The limits running now and how far each is towards firing (the live admin page). */
   progress (): LimitProgress[] {
     const now = this.#clock.now()
     const out: LimitProgress[] = []
-    for (const slot of Object.keys(this.#timers) as Slot[]) {
-      const timer = this.#timers[slot]!
-      if (!timer.armed) continue
+    for (const slot of SLOTS) {
+      const timer = this.#timers[slot]
+      if (timer === undefined || !timer.armed) continue
       const limit = slot === 'total' && this.limits.totalOutcome === 'client_deadline_exceeded' ? 'client deadline' : SLOT_LIMIT[slot]
       out.push({ limit, outcome: timer.outcome, limitMs: timer.ms, elapsedMs: Math.round(now - timer.armedAt) })
     }
