@@ -1,6 +1,7 @@
 // One upstream endpoint: its undici Pool (with longhaul's connector), its in-flight count, which
 // only acquire()/release() change, and the state health checks and outlier ejection keep on it.
 import { Client, Pool, buildConnector, type Dispatcher } from 'undici'
+import type { Socket } from 'node:net'
 import type { UpstreamConfig } from '../config/runtime.ts'
 import { AUTO_IDLE_MS } from '../config/schema.ts'
 import { Admission, type QueueTicket } from './admission.ts'
@@ -26,6 +27,14 @@ export class ConnectTimeoutError extends Error {
 }
 
 /**
+ * Made outside the connect closure: a listener made inside it would keep that closure's
+ * scope (the spent connect timer, the options, undici's callback) for the connection's life.
+ */
+function noteCountsOnError (socket: Socket): void {
+  socket.on('error', (e: Error) => noteSocketCounts(e, socket))
+}
+
+/**
  * undici's connect timer ticks coarsely (500 ms steps over 1 s); ours is exact and names the
  * limit. The socket is destroyed when it fires, and a late connect is discarded.
  */
@@ -42,7 +51,7 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
       clearTimeout(timer)
       if (err !== null) return callback(err, null)
       // Registered before undici's own listener, so the error it sees already carries the counts.
-      connected!.on('error', (e) => noteSocketCounts(e, connected!))
+      noteCountsOnError(connected!)
       callback(null, connected!)
     })
     const timer = setTimeout(() => {
