@@ -328,7 +328,7 @@ export class Deadline {
   sendDrained (): void {
     const now = this.#clock.now()
     // After the upstream's end, a drain is the client's progress on the rest: sendTimeout restarts.
-    if (this.#upstreamEnded) return this.#timers.send?.arm(now)
+    if (this.#upstreamEnded) return this.#arm('send', now)
     this.#idlePaused = false
     this.#timers.send?.disarm()
     // The time the client held the response back was no silence of the upstream's.
@@ -349,7 +349,7 @@ export class Deadline {
     this.#idlePaused = true
     this.#timers.firstEvent?.disarm()
     this.#timers.streamIdle?.disarm()
-    if (unsent && this.#timers.send?.armed !== true) this.#timers.send?.arm(now)
+    if (unsent && this.#timers.send?.armed !== true) this.#arm('send', now)
   }
 
   /**
