@@ -188,11 +188,18 @@ function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: 
  * bind too (the kernel spreads connections over them); `exclusive` keeps node:cluster from
  * sharing one socket through the primary instead.
  */
+/**
+ * Connections the kernel may hold for accept(): Node's default, 511, overflows when thousands of
+ * clients connect at once (a reconnect burst after a deploy), and each SYN dropped then waits
+ * 1 s, 3 s … to be sent again. Linux caps the value at net.core.somaxconn (4096 by default).
+ */
+const LISTEN_BACKLOG = 65535
+
 export function listen (server: NetServer, address: ListenAddress, options: { reusePort?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     const reuse = options.reusePort === true ? { reusePort: true, exclusive: true } : {}
-    server.listen({ port: address.port, host: address.host, ...reuse }, () => {
+    server.listen({ port: address.port, host: address.host, backlog: LISTEN_BACKLOG, ...reuse }, () => {
       server.off('error', reject)
       const bound = server.address()
       if (bound === null || typeof bound === 'string') return resolve(String(bound))
