@@ -76,8 +76,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   if (workers > 1 && file !== undefined) return await servePrimary(loaded, workers, log, { file, watch: options.watch === true })
   const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
   const { gateway } = running
-  // Read before the start: nothing may be awaited between `started` (which tells a supervisor,
-  // or a test, that signals and config changes are handled) and the handlers below.
+  // Read before the start, so nothing is awaited between the start and the handlers below.
   const files = await openFiles()
   try {
     await running.start()
@@ -118,6 +117,12 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
     else void reloadFrom(gateway, file)
   })
   if (options.watch === true && file !== undefined) watchConfig(gateway, file)
+  // `started` tells a supervisor (or a test) that signals and config changes are handled, so it
+  // is logged only once the handlers are there: the line is written off the main thread, and a
+  // signal sent on seeing it would otherwise find the default action (the process ends at once,
+  // nothing drained, nothing logged).
+  const { source } = loaded.config
+  log.started(gateway.addresses, running.adminAddress, source.path, source.hash)
 }
 
 async function check (options: { config?: string, json?: boolean, explain?: string, demo?: boolean }): Promise<void> {

@@ -30,8 +30,6 @@ export async function servePrimary (loaded: LoadedConfig, count: number, log: Ga
     await log.flush()
     process.exit(1)
   }
-  const { config } = pool
-  log.started(pool.addresses, adminAddress, config.source.path, config.source.hash, pool.pids)
 
   let stopping = false
   const stop = (signal: string): void => {
@@ -53,4 +51,7 @@ export async function servePrimary (loaded: LoadedConfig, count: number, log: Ga
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => { void reloadFrom(pool, options.file) })
   if (options.watch) watchConfig(pool, options.file)
+  // Only once the handlers are there (see serve in cli.ts).
+  const { config } = pool
+  log.started(pool.addresses, adminAddress, config.source.path, config.source.hash, pool.pids)
 }

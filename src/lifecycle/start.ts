@@ -31,7 +31,6 @@ export class RunningGateway {
     this.adminAddress = await listen(this.#admin, config.admin)
     await gateway.listen()
     gateway.serving()
-    gateway.log.started(gateway.addresses, this.adminAddress, config.source.path, config.source.hash)
   }
 
   /** Closes everything at once (after a drain, a failed start, or on a second signal). */
