@@ -89,19 +89,19 @@ class Recorder implements WinningTry {
   }
 }
 
-function run (endpoints: FakeEndpoint[], policy: Partial<RetryPolicy> = {}, random = (): number => 0) {
-  const upstream = new FakeUpstream(endpoints)
+function run (endpoints: FakeEndpoint[], policy: Partial<RetryPolicy> = {}, random = (): number => 0, upstream = new FakeUpstream(endpoints)) {
   const handler = new Recorder()
   const retried: string[] = []
+  const failed: unknown[] = []
   const route = { name: 'r', retry: { ...POLICY, ...policy } } as unknown as RouteConfig
   const attempts = new Attempts(upstream as unknown as UpstreamService, route, '/p', {
     method: 'GET',
     headers: () => ({}),
     body: null,
     replayable: () => true
-  }, handler, { retried: (reason) => retried.push(reason), upstreamWarning: () => {} }, random)
+  }, handler, { retried: (reason) => retried.push(reason), upstreamWarning: () => {}, failed: (err) => failed.push(err) }, random)
   attempts.start()
-  return { upstream, handler, retried, attempts }
+  return { upstream, handler, retried, failed, attempts }
 }
 
 test('a refused connect is retried on the next endpoint; only its answer reaches the request; every slot is given back', () => {
@@ -162,6 +162,26 @@ test('the backoff uses the injected random, and a request that ends during it se
   assert.equal(b.controllers.length, 0, 'no try after the end')
   assert.deepEqual(handler.events, [])
   assert.equal(a.inflight + b.inflight, 0)
+})
+
+test('a throw in the try sent after a backoff (a timer, no caller to catch it) is handed to the request as its failure', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  const a = new FakeEndpoint('a', [{ error: 'ECONNRESET' }])
+  const defect = new Error('a defect in choosing the endpoint')
+  // The first pick works; the retry's pick throws, from the backoff's timer.
+  const upstream = new class extends FakeUpstream {
+    picks = 0
+    override pick (tried?: ReadonlySet<unknown>): FakeEndpoint | undefined {
+      if (++this.picks > 1) throw defect
+      return super.pick(tried)
+    }
+  }([a])
+  const { failed, handler } = run([a], {}, () => 0.5, upstream)
+  assert.deepEqual(failed, [])
+  t.mock.timers.tick(50)
+  assert.deepEqual(failed, [defect])
+  assert.deepEqual(handler.events, [])
+  assert.equal(a.inflight, 0)
 })
 
 test('no endpoint at all: upstream_unavailable, no try', () => {

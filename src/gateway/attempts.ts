@@ -47,6 +47,8 @@ export interface AttemptsHost {
   upstreamWarning (endpoint: string, warning: string): void
   /** The request's span (telemetry configured): each try gets a child span, sent upstream as traceparent. */
   readonly trace?: RequestTrace | null
+  /** The gateway's own code threw in a step run from a timer or a queue (a backoff, a freed connection): the request ends as internal_error. */
+  failed (err: unknown): void
 }
 
 /** One try at one endpoint: passes undici's callbacks on while it is the current try. */
@@ -164,7 +166,8 @@ export class Attempts {
     // in the open (counted in the queue depth, bounded), never silently in undici's pool (DESIGN.md §1.4).
     const ticket = endpoint.acquire(() => {
       this.#waiting = null
-      this.#send(endpoint, retry)
+      // Run now, or on the stack of the request that freed the connection: its throw is ours.
+      this.#guarded(() => this.#send(endpoint, retry))
     }, () => {
       this.#waiting = null
       this.handler.onResponseError({ kind: 'other', stale: false, reason: 'connection queue timeout', ending: connectionQueueTimedOut(endpoint) })
@@ -233,8 +236,17 @@ export class Attempts {
     if (delayMs <= 0) return this.#dispatch(reason)
     this.#backoff = setTimeout(() => {
       this.#backoff = null
-      this.#dispatch(reason)
+      this.#guarded(() => this.#dispatch(reason))
     }, delayMs)
+  }
+
+  /** A throw in a step of the loop ends this request (internal_error), never the process or another request. */
+  #guarded (step: () => void): void {
+    try {
+      step()
+    } catch (err) {
+      this.#host.failed(err)
+    }
   }
 
   tryStarted (attempt: Try, controller: DispatchController): void {

@@ -93,7 +93,8 @@ export class Exchange extends Passage implements WinningTry {
         this.#dropHeld()
       },
       upstreamWarning: (endpoint, warning) => this.host.log.upstreamWarning(upstream.name, endpoint, warning),
-      trace: this.trace
+      trace: this.trace,
+      failed: (err) => this.failed(err)
     })
     if (this.ending === null) this.#tries.start()
   }
