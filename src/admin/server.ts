@@ -1,5 +1,6 @@
 // The admin listener (DESIGN.md §7), separate from client traffic and loopback by default.
-import http from 'node:http'
+import type { ServerResponse, Server } from 'node:http'
+import { http } from '../node-http.ts'
 import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
 import { ROUTE_TIMEOUT_NAMES } from '../config/schema.ts'
 import type { Generation } from '../gateway/generation.ts'
@@ -98,7 +99,7 @@ export function status (source: AdminSource): Record<string, unknown> {
   }
 }
 
-function json (res: http.ServerResponse, status: number, value: unknown): void {
+function json (res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
   res.end(body)
@@ -117,8 +118,8 @@ export function gatewayAdmin (source: AdminSource): AdminView {
   }
 }
 
-export function createAdminServer (view: AdminView): http.Server {
-  const answer = (res: http.ServerResponse, value: Promise<unknown> | unknown, send: (value: any) => void): void => {
+export function createAdminServer (view: AdminView): Server {
+  const answer = (res: ServerResponse, value: Promise<unknown> | unknown, send: (value: any) => void): void => {
     Promise.resolve(value).then(send, (err: Error) => json(res, 500, { error: err.message }))
   }
   const live = new LiveView(() => view.live())

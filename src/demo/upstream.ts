@@ -2,7 +2,7 @@
 // plain endpoints (health, headers, echo, upload, bytes, sse), per-request fault knobs
 // (see knobs.ts) and the target of `longhaul probe` (see probe-target.ts). `longhaul
 // demo-upstream` serves it; the tests use it as their fault injector.
-import http from 'node:http'
+import { http } from '../node-http.ts'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { EventEmitter } from 'node:events'

@@ -2,7 +2,8 @@
 // TLS + ALPN and h2c, in h2.ts, which reuses the HTTP/1.1 settings for its HTTP/1.1 side).
 // Node's parser enforces the request-head limits; the clientError handler turns its errors into
 // outcomes with the gateway's error response.
-import http from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { http } from '../node-http.ts'
 import type { Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
@@ -13,20 +14,20 @@ import { writeRawErrorResponse } from './respond.ts'
 import { randomUUID } from 'node:crypto'
 import type { ResetBudget } from './flood.ts'
 
-export type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
-export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 export type AccessSink = Pick<GatewayLog, 'access'>
 
 export interface ListenerHandlers {
   request: RequestHandler
   /** HTTP/1.1 upgrades for which shouldUpgrade is true; others are plain requests. */
   upgrade?: UpgradeHandler
-  shouldUpgrade?: (req: http.IncomingMessage) => boolean
+  shouldUpgrade?: (req: IncomingMessage) => boolean
   /**
    * Node's parser failed on a connection whose response is in progress (a bad chunk, an EOF
    * mid-body): the error belongs to that request, which ends with this outcome.
    */
-  requestError?: (res: http.ServerResponse, ending: Ending) => void
+  requestError?: (res: ServerResponse, ending: Ending) => void
   /** HTTP/2: the gateway-wide reset budget, and what to do when a session is cut for flooding. */
   resetFlood?: { budget: ResetBudget, cut: () => void }
 }
@@ -51,7 +52,7 @@ export function createHttp1Listener (_config: ListenerConfig, downstream: Downst
   configureHttp1(server, downstream)
   attachClientErrors(server, 'connection', downstream, log, handlers.requestError)
   const upgrade = handlers.upgrade
-  if (upgrade !== undefined) server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head))
+  if (upgrade !== undefined) server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head))
   return {
     server,
     closeIdle: () => server.closeIdleConnections(),
@@ -112,9 +113,9 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
 export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink, requestError?: ListenerHandlers['requestError']): void {
   const openedAt = new WeakMap<Socket, number>()
   /** The response in progress on a connection, until it closes. */
-  const inflight = new WeakMap<Socket, http.ServerResponse>()
+  const inflight = new WeakMap<Socket, ServerResponse>()
   server.on(opened, (socket: Socket) => openedAt.set(socket, performance.now()))
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     // An HTTP/2 stream's request has no socket of its own; its errors are stream errors.
     if ((req as { stream?: unknown }).stream !== undefined) return
     const socket = req.socket

@@ -1,6 +1,7 @@
 // Gateway-made responses (DESIGN.md §4): JSON body, x-longhaul-error, Proxy-Status, all from the
 // outcome catalogue, whether written through a ServerResponse or on a raw connection.
-import http, { type ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
+import { http } from '../node-http.ts'
 import type { Duplex } from 'node:stream'
 import { outcomeSpec, proxyStatusHeader, responseStatus, type Ending, type ErrorDocument } from './outcome.ts'
 

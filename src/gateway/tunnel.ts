@@ -5,7 +5,8 @@
 // other (firstByte, request, the client's x-longhaul-timeout-ms, the gateway's error responses);
 // after it, `tunnelIdle` bounds silence in both directions and `request` its whole life (unless
 // none). One access line per tunnel, at its end, with the bytes each way.
-import http, { type IncomingMessage, type IncomingHttpHeaders } from 'node:http'
+import type { IncomingMessage, IncomingHttpHeaders, ServerResponse } from 'node:http'
+import { http } from '../node-http.ts'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -50,7 +51,7 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
   /** The endpoint's connection once it switched protocols. */
   #peer: Duplex | null = null
   /** An HTTP response on the client's connection: a gateway error, or the upstream's refusal. */
-  #res: http.ServerResponse | null = null
+  #res: ServerResponse | null = null
   #upstreamDone = false
   /** Waiting for a connection slot of a capped endpoint. */
   #waiting: QueueTicket | null = null
@@ -202,7 +203,7 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
    * An HTTP/1.1 response written on the client's raw connection (Node gives an upgrade request
    * no ServerResponse), closed after it: the connection was asked to switch protocols.
    */
-  #response (): http.ServerResponse {
+  #response (): ServerResponse {
     const res = new http.ServerResponse(this.req)
     res.assignSocket(this.socket as Socket)
     res.shouldKeepAlive = false

@@ -1,7 +1,8 @@
 // One probe request from the client's seat, over node:http(s): when its response headers, its
 // first event and its end arrived, what ended it (a clean end, a FIN, an RST, the probe's own
 // deadline) and the bytes that came. Nothing here interprets the result (see trial.ts).
-import http from 'node:http'
+import type { Agent, ClientRequest } from 'node:http'
+import { http } from '../node-http.ts'
 import https from 'node:https'
 import type { Socket } from 'node:net'
 
@@ -36,12 +37,12 @@ export interface Seen {
 export interface ExchangeOptions {
   url: URL
   method: 'GET' | 'POST'
-  agent: http.Agent | false
+  agent: Agent | false
   /** The probe's own deadline for this request, from its start. */
   deadlineMs: number
   headers?: Record<string, string>
   /** Writes the request body (the upload trial); called with the request once it is open. */
-  body?: (req: http.ClientRequest) => Promise<void>
+  body?: (req: ClientRequest) => Promise<void>
   startMarker?: string
 }
 

@@ -2,7 +2,7 @@
 // did a probe request of that shape survive T, or was it cut, when (counted from the start of the
 // phase the limit governs) and how. The names are the doctor's properties (properties.ts), plus
 // bodyIdleTimeout (longhaul's downstream.bodyIdleTimeout), which the doctor does not model.
-import http from 'node:http'
+import { http } from '../node-http.ts'
 import https from 'node:https'
 import http2 from 'node:http2'
 import type { Socket } from 'node:net'
