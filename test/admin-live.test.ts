@@ -40,20 +40,27 @@ function chromiumPath (): string | null {
 }
 
 /** A stream of `chunks` events, one every `intervalMs`, held open by the test while it looks. */
-async function openStream (path: string, chunks: number, intervalMs: number): Promise<{ done: Promise<string>, firstEvent: Promise<void> }> {
+async function openStream (path: string, chunks: number, intervalMs: number): Promise<{ done: Promise<string>, firstEvent: Promise<void>, close: () => void }> {
   const res = await request(`${gw.url}${path}`, { headers: { 'x-demo-chunks': String(chunks), 'x-demo-interval-ms': String(intervalMs), 'x-request-id': 'live-stream-1' } })
   assert.equal(res.statusCode, 200)
   let text = ''
   let seen: () => void = () => {}
   const firstEvent = new Promise<void>((resolve) => { seen = resolve })
+  let closed = false
   const done = (async () => {
-    for await (const chunk of res.body) {
-      text += chunk.toString()
-      if (text.includes('\n\n')) seen()
+    try {
+      for await (const chunk of res.body) {
+        text += chunk.toString()
+        if (text.includes('\n\n')) seen()
+      }
+    } catch (err) {
+      if (!closed) throw err
     }
     return text
   })()
-  return { done, firstEvent }
+  // The test is done with the stream: the client leaves (the rest of it is not needed).
+  const close = (): void => { closed = true; res.body.destroy() }
+  return { done, firstEvent, close }
 }
 
 test('admin /: in-flight requests, bars and tables without JavaScript; /live streams snapshots', { timeout: 30_000 }, async () => {
@@ -102,7 +109,8 @@ test('admin / in headless Chromium: the page updates live and the silence bar st
   const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
   try {
     // Events 1.2 s apart against a 2 s streamIdle: the bar climbs towards 60 % and drops back.
-    const stream = await openStream('/chat/sse', 5, 1200)
+    // Enough of them to outlast a slow browser start; the client leaves once the page is checked.
+    const stream = await openStream('/chat/sse', 30, 1200)
     await stream.firstEvent
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
     await page.goto(`${gw.adminUrl}/`)
@@ -126,6 +134,7 @@ test('admin / in headless Chromium: the page updates live and the silence bar st
     assert.ok((await stat(png)).size > 20_000, 'a rendered page, not a blank one')
     if (process.env.LONGHAUL_SCREENSHOT !== undefined) await (await import('node:fs/promises')).copyFile(png, process.env.LONGHAUL_SCREENSHOT)
     assert.deepEqual([...(await readFile(png)).subarray(1, 4)], [...Buffer.from('PNG')])
+    stream.close()
     await stream.done
   } finally {
     await browser.close()
