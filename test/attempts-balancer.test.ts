@@ -99,7 +99,9 @@ function run (endpoints: FakeEndpoint[], policy: Partial<RetryPolicy> = {}, rand
     headers: () => ({}),
     body: null,
     replayable: () => true
-  }, handler, { retried: (reason) => retried.push(reason), upstreamWarning: () => {}, failed: (err) => failed.push(err) }, random)
+  }, handler, { retried: (reason) => retried.push(reason), upstreamWarning: () => {}, guarded: (step) => {
+    try { step() } catch (err) { failed.push(err) }
+  } }, random)
   attempts.start()
   return { upstream, handler, retried, failed, attempts }
 }

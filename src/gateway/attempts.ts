@@ -47,8 +47,8 @@ export interface AttemptsHost {
   upstreamWarning (endpoint: string, warning: string): void
   /** The request's span (telemetry configured): each try gets a child span, sent upstream as traceparent. */
   readonly trace?: RequestTrace | null
-  /** The gateway's own code threw in a step run from a timer or a queue (a backoff, a freed connection): the request ends as internal_error. */
-  failed (err: unknown): void
+  /** Runs a step of the loop from a timer or a queue (a backoff, a freed connection): a throw there ends the request as internal_error, never the process or another request. */
+  guarded (step: () => void): void
 }
 
 /** One try at one endpoint: passes undici's callbacks on while it is the current try. */
@@ -167,7 +167,7 @@ export class Attempts {
     const ticket = endpoint.acquire(() => {
       this.#waiting = null
       // Run now, or on the stack of the request that freed the connection: its throw is ours.
-      this.#guarded(() => this.#send(endpoint, retry))
+      this.#host.guarded(() => this.#send(endpoint, retry))
     }, () => {
       this.#waiting = null
       this.handler.onResponseError({ kind: 'other', stale: false, reason: 'connection queue timeout', ending: connectionQueueTimedOut(endpoint) })
@@ -236,17 +236,8 @@ export class Attempts {
     if (delayMs <= 0) return this.#dispatch(reason)
     this.#backoff = setTimeout(() => {
       this.#backoff = null
-      this.#guarded(() => this.#dispatch(reason))
+      this.#host.guarded(() => this.#dispatch(reason))
     }, delayMs)
-  }
-
-  /** A throw in a step of the loop ends this request (internal_error), never the process or another request. */
-  #guarded (step: () => void): void {
-    try {
-      step()
-    } catch (err) {
-      this.#host.failed(err)
-    }
   }
 
   tryStarted (attempt: Try, controller: DispatchController): void {

@@ -94,7 +94,7 @@ export class Exchange extends Passage implements WinningTry {
       },
       upstreamWarning: (endpoint, warning) => this.host.log.upstreamWarning(upstream.name, endpoint, warning),
       trace: this.trace,
-      failed: (err) => this.failed(err)
+      guarded: (step) => this.guarded(step)
     })
     if (this.ending === null) this.#tries.start()
   }
