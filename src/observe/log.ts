@@ -40,12 +40,19 @@ function isoTimeOncePerMs (): string {
   return lastTime
 }
 
+/** The parts of the access line around its fields, in pino's order (level, time, pid, fields, msg). */
+const ACCESS_LEVEL = `{"level":${pino.levels.values.info}`
+const PID_FIELD = `,"pid":${process.pid}`
+const ACCESS_MSG = ',"msg":"access"}\n'
+
 /** Linux's PIPE_BUF: a write to a pipe of at most this many bytes is never split. */
 const PIPE_BUF = 4096
 
 export class GatewayLog {
   readonly #logger: Logger
   readonly #destination: pino.DestinationStream
+  /** The access line's level (info) is enabled: checked once per level change, not per request. */
+  #accessOn: boolean
 
   /**
    * `sharedStdout`: other processes (the workers, their primary) write to the same stdout. Each
@@ -56,12 +63,25 @@ export class GatewayLog {
     // Asynchronous writes: no synchronous I/O in the data path (pino docs/asynchronous.md).
     this.#destination = destination ?? pino.destination({ dest: 1, sync: false, ...(options.sharedStdout === true ? { maxWrite: PIPE_BUF } : {}) })
     this.#logger = pino({ level, base: { pid: process.pid }, timestamp: isoTimeOncePerMs }, this.#destination)
+    this.#accessOn = this.#logger.isLevelEnabled('info')
   }
 
-  set level (level: string) { this.#logger.level = level }
+  set level (level: string) {
+    this.#logger.level = level
+    this.#accessOn = this.#logger.isLevelEnabled('info')
+  }
 
+  /**
+   * The access line, the same bytes pino's `info(record, 'access')` writes, to the same
+   * destination. It is the one line per request: pino's serialiser walks the record key by key in
+   * JavaScript, while JSON.stringify of a record of one fixed shape runs in V8's native fast path
+   * (about 5 µs per request less, bench/RESULTS.md §7). The record holds strings, numbers and
+   * nulls only, which both serialise alike.
+   */
   access (record: AccessRecord): void {
-    this.#logger.info(record, 'access')
+    if (!this.#accessOn) return
+    const fields = JSON.stringify(record)
+    this.#destination.write(`${ACCESS_LEVEL}${isoTimeOncePerMs()}${PID_FIELD},${fields.slice(1, -1)}${ACCESS_MSG}`)
   }
 
   started (listeners: string[], admin: string, configPath: string, configHash: string, workers?: number[]): void {

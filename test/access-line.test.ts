@@ -1,0 +1,73 @@
+// The access line is written without pino's serialiser (observe/log.ts): it must stay the very
+// bytes pino writes for the same record, whatever the record holds.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import pino from 'pino'
+import { GatewayLog, type AccessRecord } from '../src/observe/log.ts'
+
+/** A destination that keeps what it is given. */
+function capture (): { lines: string[], write (line: string): void } {
+  const lines: string[] = []
+  return { lines, write: (line: string) => { lines.push(line) } }
+}
+
+/** pino's own line for the record, as GatewayLog's logger is set up (pid base, ISO time). */
+function pinoLine (record: AccessRecord): string {
+  const out = capture()
+  pino({ level: 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, out).info(record, 'access')
+  return out.lines[0]!
+}
+
+const withoutTime = (line: string): string => line.replace(/,"time":"[^"]+"/, ',"time":"T"')
+
+const base: AccessRecord = {
+  requestId: '7c1f0d3e-8a41-4b5e-9a0e-3f7f2b6f1c22',
+  method: 'GET',
+  host: null,
+  path: '/v1/chat/completions?stream=true',
+  protocol: 'HTTP/1.1',
+  clientIp: '127.0.0.1',
+  route: null,
+  upstream: null,
+  endpoint: null,
+  status: 504,
+  outcome: 'first_byte_timeout',
+  attempts: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  durationMs: 2001,
+  firstByteMs: null
+}
+
+const records: Array<[string, AccessRecord]> = [
+  ['nulls and numbers', base],
+  ['every optional field', { ...base, host: 'api.example', route: 'chat', upstream: 'llm', endpoint: 'http://10.0.0.7:8000', limitMs: 2000, clientRetryCount: 2, upgrade: 'websocket' }],
+  ['strings that need escaping', { ...base, path: '/a"b\\c\u0001\u001f\t\n/é/日本/\ud83d\ude00/\ud800', host: 'x'.repeat(60) + '"' }],
+  ['a long path (pino stringifies strings over 42 characters another way)', { ...base, path: `/${'segment/'.repeat(500)}` }]
+]
+
+for (const [name, record] of records) {
+  test(`access line: the bytes pino writes, ${name}`, () => {
+    const out = capture()
+    new GatewayLog('info', out).access(record)
+    assert.equal(out.lines.length, 1)
+    const line = out.lines[0]!
+    assert.match(line, /^\{"level":30,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","pid":\d+,"requestId":/)
+    assert.ok(line.endsWith(',"msg":"access"}\n'))
+    assert.equal(withoutTime(line), withoutTime(pinoLine(record)))
+    assert.deepEqual(JSON.parse(line).path, record.path)
+  })
+}
+
+test('access line: not written above level info, written again once the level comes back (reload)', () => {
+  const out = capture()
+  const log = new GatewayLog('warn', out)
+  log.access(base)
+  assert.equal(out.lines.length, 0)
+  log.level = 'debug'
+  log.access(base)
+  log.level = 'error'
+  log.access(base)
+  assert.equal(out.lines.length, 1)
+  assert.equal(JSON.parse(out.lines[0]!).outcome, 'first_byte_timeout')
+})
