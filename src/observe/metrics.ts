@@ -1,6 +1,7 @@
 // Prometheus metrics (DESIGN.md §8), on their own registry. Label values come from config names
 // and the outcome vocabulary, never from raw request paths, so cardinality stays bounded.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { TalliedHistogram, type HistogramSeries } from './tallied-histogram.ts'
 import type { AccessRecord } from './log.ts'
 import type { RequestMeasures } from './headroom.ts'
 import type { GenAiMetrics } from './genai-metrics.ts'
@@ -39,10 +40,10 @@ export class GatewayMetrics {
   genai: GenAiMetrics | null = null
   readonly registry = new Registry()
   readonly #requests = new Counter({ name: 'longhaul_requests_total', help: 'Finished requests by route, upstream, outcome and status.', labelNames: ['route', 'upstream', 'outcome', 'status'], registers: [this.registry], collect: () => this.#flushRequests() })
-  readonly #duration = new Histogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registers: [this.registry] })
-  readonly #firstByte = new Histogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
-  readonly #longestSilence = new Histogram({ name: 'longhaul_stream_longest_silence_seconds', help: 'The longest silence between response body chunks of each finished response, by route (against streamIdle).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
-  readonly #uploadSilence = new Histogram({ name: 'longhaul_upload_longest_silence_seconds', help: 'The longest wait for a request body chunk of each finished upload, by route (against downstream.bodyIdleTimeout).', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: [this.registry] })
+  readonly #duration = new TalliedHistogram({ name: 'longhaul_request_duration_seconds', help: 'Request duration, arrival to last byte, by route and outcome.', labelNames: ['route', 'outcome'], buckets: DURATION_BUCKETS, registry: this.registry })
+  readonly #firstByte = new TalliedHistogram({ name: 'longhaul_upstream_first_byte_seconds', help: 'Time from request arrival to the upstream\'s response headers, by route.', labelNames: ['route'], buckets: DURATION_BUCKETS, registry: this.registry })
+  readonly #longestSilence = new TalliedHistogram({ name: 'longhaul_stream_longest_silence_seconds', help: 'The longest silence between response body chunks of each finished response, by route (against streamIdle).', labelNames: ['route'], buckets: DURATION_BUCKETS, registry: this.registry })
+  readonly #uploadSilence = new TalliedHistogram({ name: 'longhaul_upload_longest_silence_seconds', help: 'The longest wait for a request body chunk of each finished upload, by route (against downstream.bodyIdleTimeout).', labelNames: ['route'], buckets: DURATION_BUCKETS, registry: this.registry })
   readonly #inflight = new Gauge({ name: 'longhaul_inflight_requests', help: 'Requests in flight, by route.', labelNames: ['route'], registers: [this.registry], collect: () => { for (const t of this.#inflightTallies.values()) this.#inflight.set(t.labels, t.n) } })
   readonly retries = new Counter({ name: 'longhaul_retries_total', help: 'Retried upstream attempts, by route and reason.', labelNames: ['route', 'reason'], registers: [this.registry] })
   // With workers, /metrics adds up every worker's series (prom-client's cluster aggregation, 'sum' by
@@ -54,26 +55,26 @@ export class GatewayMetrics {
   readonly #reloads = new Counter({ name: 'longhaul_config_reloads_total', help: 'Config reloads by result (ok, error).', labelNames: ['result'], registers: [this.registry], aggregator: 'omit' })
   readonly #heartbeats = new Counter({ name: 'longhaul_sse_heartbeats_total', help: 'SSE heartbeat comments sent downstream while an upstream stream was silent, by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #floodGoaways = new Counter({ name: 'longhaul_http2_flood_goaways_total', help: 'HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting streams faster than downstream.resetFlood allows.', registers: [this.registry] })
-  readonly #firstEvent = new Histogram({ name: 'longhaul_stream_first_event_seconds', help: 'Time from the upstream\'s response headers to the first event that carries an answer (time to first token), by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registers: [this.registry] })
-  readonly #eventGap = new Histogram({ name: 'longhaul_stream_event_gap_seconds', help: 'Silence between two answer events of an event stream, by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registers: [this.registry] })
+  readonly #firstEvent = new TalliedHistogram({ name: 'longhaul_stream_first_event_seconds', help: 'Time from the upstream\'s response headers to the first event that carries an answer (time to first token), by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registry: this.registry })
+  readonly #eventGap = new TalliedHistogram({ name: 'longhaul_stream_event_gap_seconds', help: 'Silence between two answer events of an event stream, by route; routes with sse.metrics only.', labelNames: ['route'], buckets: STREAM_BUCKETS, registry: this.registry })
   readonly #tokens = new Counter({ name: 'longhaul_stream_tokens_total', help: 'Tokens that event streams reported in their usage (OpenAI usage, Anthropic message_start and message_delta), by route and kind (input, output); routes with sse.metrics only.', labelNames: ['route', 'kind'], registers: [this.registry] })
   readonly #clientRetries = new Counter({ name: 'longhaul_client_retries_total', help: 'Requests that a client sent again after an earlier try failed (X-Stainless-Retry-Count above 0, as the OpenAI and Anthropic SDKs send it), by route.', labelNames: ['route'], registers: [this.registry] })
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
-  // Counted per request as Tallies, read by prom-client's collect; the histograms' labelled
-  // children, kept (one label object per series). Label values are config names, outcomes and
+  // Counted per request as Tallies, read by prom-client's collect; the histograms' series, kept
+  // (tallied-histogram.ts). Label values are config names, outcomes and
   // statuses, so these maps stay small.
   /** Finished requests by route, upstream, outcome and status: counted since the last read. */
   readonly #requestTallies = new Map<string, Map<string, Map<string, Map<number, Tally>>>>()
   readonly #requestList: Tally[] = []
   /** Requests in flight by route. */
   readonly #inflightTallies = new Map<string, Tally>()
-  readonly #durationChildren = new Map<string, Map<string, ReturnType<Histogram['labels']>>>()
-  readonly #firstByteChildren = new Map<string, ReturnType<Histogram['labels']>>()
-  readonly #longestSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
-  readonly #uploadSilenceChildren = new Map<string, ReturnType<Histogram['labels']>>()
-  readonly #firstEventChildren = new Map<string, ReturnType<Histogram['labels']>>()
-  readonly #eventGapChildren = new Map<string, ReturnType<Histogram['labels']>>()
+  readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>()
+  readonly #firstByteChildren = new Map<string, HistogramSeries>()
+  readonly #longestSilenceChildren = new Map<string, HistogramSeries>()
+  readonly #uploadSilenceChildren = new Map<string, HistogramSeries>()
+  readonly #firstEventChildren = new Map<string, HistogramSeries>()
+  readonly #eventGapChildren = new Map<string, HistogramSeries>()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
@@ -97,9 +98,9 @@ export class GatewayMetrics {
       this.#requestList.push(tally)
     }
     tally.n++
-    const durations = child(this.#durationChildren, route, newMap<string, ReturnType<Histogram['labels']>>)
+    const durations = child(this.#durationChildren, route, newMap<string, HistogramSeries>)
     let duration = durations.get(outcome)
-    if (duration === undefined) durations.set(outcome, duration = this.#duration.labels(route, outcome))
+    if (duration === undefined) durations.set(outcome, duration = this.#duration.series(route, outcome))
     duration.observe(record.durationMs / 1000)
   }
 
@@ -112,13 +113,13 @@ export class GatewayMetrics {
   }
 
   firstByte (route: string, ms: number): void {
-    child(this.#firstByteChildren, route, () => this.#firstByte.labels(route)).observe(ms / 1000)
+    child(this.#firstByteChildren, route, () => this.#firstByte.series(route)).observe(ms / 1000)
   }
 
   /** A finished request's longest silences (the other headroom figures are already measured here). */
   measured (route: string, m: RequestMeasures): void {
-    if (m.streamSilence !== null) child(this.#longestSilenceChildren, route, () => this.#longestSilence.labels(route)).observe(m.streamSilence / 1000)
-    if (m.uploadSilence !== null) child(this.#uploadSilenceChildren, route, () => this.#uploadSilence.labels(route)).observe(m.uploadSilence / 1000)
+    if (m.streamSilence !== null) child(this.#longestSilenceChildren, route, () => this.#longestSilence.series(route)).observe(m.streamSilence / 1000)
+    if (m.uploadSilence !== null) child(this.#uploadSilenceChildren, route, () => this.#uploadSilence.series(route)).observe(m.uploadSilence / 1000)
   }
 
   inflight (route: string, delta: 1 | -1): void {
@@ -129,12 +130,12 @@ export class GatewayMetrics {
 
   streamFirstEvent (route: string, ms: number, sinceArrivalMs: number): void {
     this.genai?.timeToFirstToken(route, sinceArrivalMs)
-    child(this.#firstEventChildren, route, () => this.#firstEvent.labels(route)).observe(ms / 1000)
+    child(this.#firstEventChildren, route, () => this.#firstEvent.series(route)).observe(ms / 1000)
   }
 
   /** Per event of a metered stream: the labelled child, found by one string key. */
   streamEventGap (route: string, ms: number): void {
-    child(this.#eventGapChildren, route, () => this.#eventGap.labels(route)).observe(ms / 1000)
+    child(this.#eventGapChildren, route, () => this.#eventGap.series(route)).observe(ms / 1000)
   }
 
   /** The usage a stream reported, counted once when it ends. */
