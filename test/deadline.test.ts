@@ -10,8 +10,7 @@ import { FakeClock } from './helpers/clock.ts'
 const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, streamIdleMs: 300, firstEventMs: null, awaitsFirstEvent: false, tunnelIdleMs: 500 }
 const DOWNSTREAM = { bodyIdleTimeoutMs: 200, sendTimeoutMs: 400 }
 
-function deadline (limits: Partial<RequestLimits> = {}): { clock: FakeClock, d: Deadline, endings: Ending[] } {
-  const clock = new FakeClock()
+function deadline (limits: Partial<RequestLimits> = {}, clock = new FakeClock()): { clock: FakeClock, d: Deadline, endings: Ending[] } {
   const endings: Ending[] = []
   const d = new Deadline({ ...LIMITS, ...limits }, DOWNSTREAM, (ending) => endings.push(ending), clock)
   return { clock, d, endings }
@@ -157,4 +156,48 @@ test('firstEvent fires at its limit after the headers, as first_event_timeout; a
   assert.deepEqual(retried.endings, [])
   retried.clock.tick(1)
   assert.deepEqual(retried.endings, [{ outcome: 'first_event_timeout', limitMs: 2000 }])
+})
+
+test('a chunk moves no timer: one timer per Deadline, set again for the rest when it fires early', () => {
+  const { clock, d, endings } = deadline({ totalMs: null, firstByteMs: 1000, streamIdleMs: 300 })
+  assert.equal(clock.set, 1, 'firstByte sets the one timer')
+  clock.tick(100)
+  d.responseStarted()
+  assert.equal(clock.set, 2, 'streamIdle falls due before firstByte would: the timer is moved once')
+  for (let i = 0; i < 100; i++) {
+    clock.tick(10)
+    d.touch()
+  }
+  // 1000 ms of chunks every 10 ms: the timer fired at each 300 ms mark and was set for the rest.
+  assert.ok(clock.set <= 2 + 4, `timers set: ${clock.set}`)
+  assert.deepEqual(endings, [])
+  clock.tick(299)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'stream_idle_timeout', limitMs: 300 }])
+})
+
+test('a limit set to fire later than an armed one waits for it; stop() clears the one timer', () => {
+  const { clock, d, endings } = deadline({ totalMs: null, firstByteMs: 1000, streamIdleMs: 5000 })
+  clock.tick(100)
+  d.responseStarted()
+  assert.equal(clock.set, 1, 'streamIdle falls due after the timer firstByte set: nothing moves')
+  clock.tick(4999)
+  assert.deepEqual(endings, [], 'the timer fired at firstByte\'s instant, found it gone, and waited for streamIdle')
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'stream_idle_timeout', limitMs: 5000 }])
+
+  const stopped = deadline({ totalMs: null })
+  stopped.d.stop()
+  assert.equal(stopped.clock.cleared, 1)
+  stopped.clock.tick(20_000)
+  assert.deepEqual(stopped.endings, [])
+})
+
+test('a timer that fires a fraction early (Node counts whole milliseconds) never cuts early', () => {
+  const { clock, endings } = deadline({}, new FakeClock({ earlyMs: 0.4 }))
+  clock.tick(999.9)
+  assert.deepEqual(endings, [], 'the timer fired at 999.6 ms and was set again')
+  clock.tick(0.6)
+  assert.deepEqual(endings, [{ outcome: 'first_byte_timeout', limitMs: 1000 }])
 })

@@ -1,6 +1,8 @@
 // One Deadline per request (DESIGN.md principle 3): every time limit of the request lives here,
-// on Node's own timers (undici's coarse timers never decide a cut). Each limit has one timer,
-// created once and re-armed with refresh(); a disarmed timer that fires anyway is ignored.
+// on Node's own timers (undici's coarse timers never decide a cut). A Deadline holds one Node
+// timer, set for the earliest limit that can fall due: re-arming a limit later (a chunk re-arms
+// streamIdle) moves no timer; when the timer fires early for what is armed by then, it is set
+// again for the rest. A limit fires at its own instant, never before.
 import type { RouteTimeouts, LimitSource } from '../config/runtime.ts'
 import { ROUTE_TIMEOUTS } from '../config/schema.ts'
 import type { Ending, Outcome } from './outcome.ts'
@@ -101,9 +103,8 @@ type Slot = typeof SLOTS[number]
 /** Time and timers, injectable so the Deadline can be unit-tested on a clock the test moves. */
 export interface Clock {
   now (): number
-  /** A timer that can be re-armed with refresh() (Node's Timeout is one). */
-  setTimeout (fire: () => void, ms: number): { refresh (): unknown }
-  clearTimeout (timer: { refresh (): unknown }): void
+  setTimeout (fire: () => void, ms: number): object
+  clearTimeout (timer: object): void
 }
 
 /** Node's own timers and performance.now(). */
@@ -113,39 +114,19 @@ export const NODE_CLOCK: Clock = {
   clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout)
 }
 
-/** One re-armable timer: created on first arm, refresh()ed after that. */
-class LimitTimer {
+/** One limit of a request: whether its clock runs, and since when. Made on first arm. */
+class Limit {
   armed = false
-  /** When it was last armed (the clock's time): how far it has run, for the live admin page. */
+  /** When it was last armed (the clock's time): when it falls due, how far it has run. */
   armedAt = 0
-  #timer: { refresh (): unknown } | undefined
   readonly ms: number
   readonly outcome: Outcome
-  readonly #fire: (timer: LimitTimer) => void
-  readonly #clock: Clock
-  constructor (ms: number, outcome: Outcome, fire: (timer: LimitTimer) => void, clock: Clock) {
+  constructor (ms: number, outcome: Outcome) {
     this.ms = ms
     this.outcome = outcome
-    this.#fire = fire
-    this.#clock = clock
   }
 
-  arm (now: number): void {
-    this.armed = true
-    this.armedAt = now
-    if (this.#timer === undefined) this.#timer = this.#clock.setTimeout(() => { if (this.armed) { this.armed = false; this.#fire(this) } }, this.ms)
-    else this.#timer.refresh()
-  }
-
-  disarm (): void { this.armed = false }
-
-  clear (): void {
-    this.armed = false
-    if (this.#timer === undefined) return
-    this.#clock.clearTimeout(this.#timer)
-    // A cleared timer is not kept: a stream open for hours holds no spent firstByte timer.
-    this.#timer = undefined
-  }
+  get dueAt (): number { return this.armedAt + this.ms }
 }
 
 /** The name each limit's clock has in config and on the admin page. */
@@ -177,13 +158,15 @@ export class Deadline {
   readonly #onLimit: (ending: Ending) => void
   readonly #downstream: DownstreamLimits
   /**
-   * Each limit's timer, made when it is first armed: most requests never arm most of them
-   * (bodyIdle, send, firstEvent, tunnelIdle), and a stream held open holds only what it armed.
-   * All keys present from the start, so every Deadline has one shape.
+   * Each limit, made when it is first armed: most requests never arm most of them (bodyIdle,
+   * send, firstEvent, tunnelIdle), and a stream held open holds only what it armed. All keys
+   * present from the start, so every Deadline has one shape.
    */
-  readonly #timers: Record<Slot, LimitTimer | undefined> = { total: undefined, firstByte: undefined, firstEvent: undefined, streamIdle: undefined, bodyIdle: undefined, send: undefined, tunnelIdle: undefined }
-  /** One callback for all of this Deadline's timers. */
-  readonly #timerFired = (timer: LimitTimer): void => this.#fire(timer.outcome, timer.ms)
+  readonly #timers: Record<Slot, Limit | undefined> = { total: undefined, firstByte: undefined, firstEvent: undefined, streamIdle: undefined, bodyIdle: undefined, send: undefined, tunnelIdle: undefined }
+  /** The one Node timer, and the instant it is set for (Infinity: none). */
+  #timer: object | undefined = undefined
+  #timerAt = Infinity
+  readonly #timerFired = (): void => this.#onTimer()
   #idlePaused = false
   /** Headroom: the longest silence of the response body and of the upload (ms), and since when each is silent. */
   longestSilenceMs: number | null = null
@@ -205,16 +188,64 @@ export class Deadline {
     this.#arm('firstByte', this.startedAt)
   }
 
-  /** Arms a limit's timer (made on first use); a limit the request does not have stays unarmed. */
+  /** Arms a limit (made on first use); a limit the request does not have stays unarmed. */
   #arm (slot: Slot, now: number): void {
     if (this.phase === 'done') return // a late event after the end arms nothing
-    let timer = this.#timers[slot]
-    if (timer === undefined) {
+    let limit = this.#timers[slot]
+    if (limit === undefined) {
       const ms = this.#limitMs(slot)
       if (ms === null) return
-      timer = this.#timers[slot] = new LimitTimer(ms, this.#outcomeOf(slot), this.#timerFired, this.#clock)
+      limit = this.#timers[slot] = new Limit(ms, this.#outcomeOf(slot))
     }
-    timer.arm(now)
+    limit.armed = true
+    limit.armedAt = now
+    // A timer set for an earlier instant stays: when it fires, it is set again for the rest.
+    if (limit.dueAt < this.#timerAt) this.#setTimer(limit.dueAt, now)
+  }
+
+  /** Sets the one timer for `at` (the clock's time), replacing the one set. */
+  #setTimer (at: number, now: number): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    this.#timerAt = at
+    // Node's timers count whole milliseconds and may run a fraction early against the clock: the
+    // rest is rounded up, and #onTimer sets the timer again if it did.
+    this.#timer = this.#clock.setTimeout(this.#timerFired, Math.max(1, Math.ceil(at - now)))
+  }
+
+  #clearTimer (): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAt = Infinity
+  }
+
+  /** The timer fired: the earliest armed limit fires if it is due, or the timer is set for it. */
+  #onTimer (): void {
+    this.#timer = undefined
+    this.#timerAt = Infinity
+    if (this.phase === 'done') return
+    let next: Limit | undefined
+    for (const slot of SLOTS) {
+      const limit = this.#timers[slot]
+      if (limit !== undefined && limit.armed && (next === undefined || limit.dueAt < next.dueAt)) next = limit
+    }
+    if (next === undefined) return
+    const now = this.#clock.now()
+    if (next.dueAt > now) return this.#setTimer(next.dueAt, now)
+    next.armed = false
+    this.#fire(next.outcome, next.ms)
+    // A limit that does not end the request (a held response retried) leaves the others running.
+    if ((this.phase as Phase) !== 'done' && this.#timer === undefined) this.#onTimer()
+  }
+
+  /** A limit stops running; the timer is let go with the last one (clear), or fires and finds nothing. */
+  #disarm (slot: Slot): void {
+    const limit = this.#timers[slot]
+    if (limit !== undefined) limit.armed = false
+  }
+
+  /** A limit that cannot run again for this request: it is not kept (a stream open for hours holds no spent firstByte). */
+  #drop (slot: Slot): void {
+    this.#timers[slot] = undefined
   }
 
   #limitMs (slot: Slot): number | null {
@@ -261,7 +292,7 @@ export class Deadline {
     if (this.phase === 'response') return
     const now = this.#clock.now()
     this.phase = 'response'
-    this.#timers.firstByte?.clear()
+    this.#drop('firstByte')
     this.longestSilenceMs = 0
     this.#silentSince = now
     if (this.limits.awaitsFirstEvent) {
@@ -278,7 +309,7 @@ export class Deadline {
     const now = this.#clock.now()
     this.#awaitingFirstEvent = false
     this.#silentSince = now
-    this.#timers.firstEvent?.disarm()
+    this.#disarm('firstEvent')
     if (!this.#idlePaused) this.#arm('streamIdle', now)
   }
 
@@ -291,8 +322,8 @@ export class Deadline {
     if (this.phase !== 'response') return
     this.phase = 'request'
     this.#awaitingFirstEvent = false
-    this.#timers.firstEvent?.disarm()
-    this.#timers.streamIdle?.disarm()
+    this.#disarm('firstEvent')
+    this.#disarm('streamIdle')
   }
 
   /** A response body chunk arrived: the upstream is not silent (the first-event wait is not over by that). */
@@ -321,7 +352,7 @@ export class Deadline {
    */
   sendBlocked (): void {
     this.#idlePaused = true
-    this.#timers.streamIdle?.disarm()
+    this.#disarm('streamIdle')
     this.#arm('send', this.#clock.now())
   }
 
@@ -330,7 +361,7 @@ export class Deadline {
     // After the upstream's end, a drain is the client's progress on the rest: sendTimeout restarts.
     if (this.#upstreamEnded) return this.#arm('send', now)
     this.#idlePaused = false
-    this.#timers.send?.disarm()
+    this.#disarm('send')
     // The time the client held the response back was no silence of the upstream's.
     this.#silentSince = now
     if (this.phase === 'response' && !this.#awaitingFirstEvent) this.#arm('streamIdle', now)
@@ -347,8 +378,8 @@ export class Deadline {
     this.#upstreamEnded = true
     this.#awaitingFirstEvent = false
     this.#idlePaused = true
-    this.#timers.firstEvent?.disarm()
-    this.#timers.streamIdle?.disarm()
+    this.#disarm('firstEvent')
+    this.#disarm('streamIdle')
     if (unsent && this.#timers.send?.armed !== true) this.#arm('send', now)
   }
 
@@ -358,7 +389,7 @@ export class Deadline {
    */
   tunnelOpened (): void {
     this.phase = 'response'
-    this.#timers.firstByte?.clear()
+    this.#drop('firstByte')
     this.#arm('tunnelIdle', this.#clock.now())
   }
 
@@ -376,7 +407,7 @@ export class Deadline {
     const silence = this.#clock.now() - this.#uploadWaitSince
     this.#uploadWaitSince = 0
     if (this.longestUploadSilenceMs === null || silence > this.longestUploadSilenceMs) this.longestUploadSilenceMs = silence
-    this.#timers.bodyIdle?.disarm()
+    this.#disarm('bodyIdle')
   }
 
   /** The request ended, whatever the outcome: no limit may fire after this. */
@@ -384,7 +415,8 @@ export class Deadline {
     // The silence before the end (or before the cut) counts too.
     if (this.phase === 'response' && this.longestSilenceMs !== null && !this.#idlePaused) this.#silenceEnded(this.#clock.now())
     this.phase = 'done'
-    for (const slot of SLOTS) this.#timers[slot]?.clear()
+    this.#clearTimer()
+    for (const slot of SLOTS) this.#timers[slot] = undefined
   }
 
   /** The limits running now and how far each is towards firing (the live admin page). */
