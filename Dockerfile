@@ -26,4 +26,6 @@ EXPOSE 8080 9901
 HEALTHCHECK NONE
 # Exec form: node is PID 1 and gets SIGTERM itself (a shell form would wrap it in /bin/sh, which
 # does not forward it), so a rollout drains in-flight requests instead of killing them.
-ENTRYPOINT ["node", "src/cli.ts", "serve"]
+# --max-semi-space-size: the young generation V8 may grow to (MiB), as bin/longhaul sets it (README,
+# "The young generation").
+ENTRYPOINT ["node", "--max-semi-space-size=16", "src/cli.ts", "serve"]
