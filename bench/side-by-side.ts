@@ -10,6 +10,10 @@
 //   npm run bench:side-by-side -- [--rounds 2] [--scenarios throughput,streams,stalls]
 //        [--targets longhaul,node-floor,fastify,nginx] [--small 2000] [--large 10000]
 //        [--stall 2000] [--duration 10] [--connections 50] [--proxy-cpu 0] [--load-cpu 1] [--json]
+//        [--peer-node-flags '--max-semi-space-size=16']
+//
+// --peer-node-flags: Node flags for the Node floor and @fastify/http-proxy (default none: Node's
+// defaults, as such a proxy usually runs). longhaul runs as bin/longhaul starts it, with its flags.
 //
 // Needs wrk and nginx (Debian: apt-get install wrk nginx) and taskset. The proxy under test runs
 // alone on --proxy-cpu; the upstream (stream-upstream.ts), wrk and this process share --load-cpu.
@@ -39,6 +43,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     'proxy-cpu': { type: 'string', default: '0' },
     'load-cpu': { type: 'string', default: '1' },
+    'peer-node-flags': { type: 'string', default: '' },
     json: { type: 'boolean', default: false }
   }
 })
@@ -141,7 +146,8 @@ async function startProxy (target: Target, upstreamUrl: string, idleLimit: boole
     child = spawnProcess(target, ...pinned(args['proxy-cpu'], 'nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]), log)
   } else {
     const script = join(ROOT, 'bench', target === 'node-floor' ? 'node-floor.ts' : 'fastify-proxy.ts')
-    child = spawnProcess(target, ...pinned(args['proxy-cpu'], process.execPath, [script, '--port', String(port), '--upstream', upstreamUrl, '--body-timeout-ms', idleLimit ? '1000' : '0']), log)
+    const flags = args['peer-node-flags'].split(' ').filter((f) => f !== '')
+    child = spawnProcess(target, ...pinned(args['proxy-cpu'], process.execPath, [...flags, script, '--port', String(port), '--upstream', upstreamUrl, '--body-timeout-ms', idleLimit ? '1000' : '0']), log)
   }
   closeSync(log)
   const url = `http://127.0.0.1:${port}`
@@ -426,6 +432,7 @@ async function main (): Promise<number> {
   say(`machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryMiB} MiB, node ${info.node}, ${info.date}; open files soft ${limits.soft} / hard ${limits.hard}`)
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
   say(`commit ${commit}; nginx ${/nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'not found'}`)
+  if (args['peer-node-flags'] !== '') say(`Node floor and @fastify/http-proxy run with: ${args['peer-node-flags']}`)
   if (streamCounts.some((n, i) => n < [Number(args.small), Number(args.large)][i]!)) say(`note: ${maxStreams} streams at most: a proxy holds 2 descriptors per stream and the open files limit is ${limits.soft}`)
   // This process is the load generator: on the load CPU with the upstream.
   execFileSync('taskset', ['-pc', args['load-cpu'], String(process.pid)], { stdio: 'ignore' })
