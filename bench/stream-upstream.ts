@@ -69,7 +69,7 @@ const server = http.createServer((req, res) => {
       clearInterval(waiting)
       res.write(`data: ${now().toFixed(3)}\n\n`)
       if (++sent === events) { if (!hold) res.end(); return }
-      timer = setTimeout(tick, startAt + sent * interval - now())
+      timer = setTimeout(tick, Math.max(0, startAt + sent * interval - now()))
     }
     timer = setTimeout(tick, Math.max(0, startAt - now()))
   }
