@@ -9,7 +9,6 @@ import { GatewayServer } from '../gateway/server.ts'
 import { listen } from '../gateway/listeners.ts'
 import { Tracing } from '../observe/tracing.ts'
 import { GenAiMetrics } from '../observe/genai-metrics.ts'
-import { compactHeapAfterStartUp } from './compact-heap.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export class RunningGateway {
@@ -29,7 +28,6 @@ export class RunningGateway {
     await gateway.ready()
     gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
     gateway.metrics.genai = await GenAiMetrics.start(config.telemetry, pkg.version)
-    compactHeapAfterStartUp()
     this.adminAddress = await listen(this.#admin, config.admin)
     await gateway.listen()
     gateway.serving()

@@ -14,7 +14,6 @@ import { GatewayLog } from '../observe/log.ts'
 import { GatewayMetrics } from '../observe/metrics.ts'
 import { drain } from './drain.ts'
 import { isToWorker, type FromWorker, type ToWorker } from './worker-messages.ts'
-import { compactHeapAfterStartUp } from './compact-heap.ts'
 
 /** How often a worker tells the primary its in-flight count (the requests lost if it dies). */
 const INFLIGHT_REPORT_MS = 1000
@@ -53,7 +52,6 @@ export async function runWorker (): Promise<void> {
     gateway.tracing = await Tracing.start(config.telemetry, pkg.version)
     metrics.genai = await GenAiMetrics.start(config.telemetry, pkg.version)
     await gateway.ready()
-    compactHeapAfterStartUp()
     await gateway.listen({ reusePort: true, ports: start.ports ?? undefined })
   } catch (err) {
     log.error('start failed', err)
