@@ -62,19 +62,19 @@ export class GatewayMetrics {
   readonly #draining = new Gauge({ name: 'longhaul_draining', help: '1 while the gateway drains for shutdown.', registers: [this.registry], aggregator: 'max' })
 
   // Counted per request as Tallies, read by prom-client's collect; the histograms' series, kept
-  // (tallied-histogram.ts). Label values are config names, outcomes and
-  // statuses, so these maps stay small.
+  // (tallied-histogram.ts). Label values are config names, outcomes and statuses, so these maps
+  // stay small.
   /** Finished requests by route, upstream, outcome and status: counted since the last read. */
   readonly #requestTallies = new Map<string, Map<string, Map<string, Map<number, Tally>>>>()
   readonly #requestList: Tally[] = []
   /** Requests in flight by route. */
   readonly #inflightTallies = new Map<string, Tally>()
-  readonly #durationChildren = new Map<string, Map<string, HistogramSeries>>()
-  readonly #firstByteChildren = new Map<string, HistogramSeries>()
-  readonly #longestSilenceChildren = new Map<string, HistogramSeries>()
-  readonly #uploadSilenceChildren = new Map<string, HistogramSeries>()
-  readonly #firstEventChildren = new Map<string, HistogramSeries>()
-  readonly #eventGapChildren = new Map<string, HistogramSeries>()
+  readonly #durationSeries = new Map<string, Map<string, HistogramSeries>>()
+  readonly #firstByteSeries = new Map<string, HistogramSeries>()
+  readonly #longestSilenceSeries = new Map<string, HistogramSeries>()
+  readonly #uploadSilenceSeries = new Map<string, HistogramSeries>()
+  readonly #firstEventSeries = new Map<string, HistogramSeries>()
+  readonly #eventGapSeries = new Map<string, HistogramSeries>()
 
   constructor () {
     collectDefaultMetrics({ register: this.registry })
@@ -98,7 +98,7 @@ export class GatewayMetrics {
       this.#requestList.push(tally)
     }
     tally.n++
-    const durations = child(this.#durationChildren, route, newMap<string, HistogramSeries>)
+    const durations = child(this.#durationSeries, route, newMap<string, HistogramSeries>)
     let duration = durations.get(outcome)
     if (duration === undefined) durations.set(outcome, duration = this.#duration.series(route, outcome))
     duration.observe(record.durationMs / 1000)
@@ -113,13 +113,13 @@ export class GatewayMetrics {
   }
 
   firstByte (route: string, ms: number): void {
-    child(this.#firstByteChildren, route, () => this.#firstByte.series(route)).observe(ms / 1000)
+    child(this.#firstByteSeries, route, () => this.#firstByte.series(route)).observe(ms / 1000)
   }
 
   /** A finished request's longest silences (the other headroom figures are already measured here). */
   measured (route: string, m: RequestMeasures): void {
-    if (m.streamSilence !== null) child(this.#longestSilenceChildren, route, () => this.#longestSilence.series(route)).observe(m.streamSilence / 1000)
-    if (m.uploadSilence !== null) child(this.#uploadSilenceChildren, route, () => this.#uploadSilence.series(route)).observe(m.uploadSilence / 1000)
+    if (m.streamSilence !== null) child(this.#longestSilenceSeries, route, () => this.#longestSilence.series(route)).observe(m.streamSilence / 1000)
+    if (m.uploadSilence !== null) child(this.#uploadSilenceSeries, route, () => this.#uploadSilence.series(route)).observe(m.uploadSilence / 1000)
   }
 
   inflight (route: string, delta: 1 | -1): void {
@@ -130,12 +130,12 @@ export class GatewayMetrics {
 
   streamFirstEvent (route: string, ms: number, sinceArrivalMs: number): void {
     this.genai?.timeToFirstToken(route, sinceArrivalMs)
-    child(this.#firstEventChildren, route, () => this.#firstEvent.series(route)).observe(ms / 1000)
+    child(this.#firstEventSeries, route, () => this.#firstEvent.series(route)).observe(ms / 1000)
   }
 
   /** Per event of a metered stream: the labelled child, found by one string key. */
   streamEventGap (route: string, ms: number): void {
-    child(this.#eventGapChildren, route, () => this.#eventGap.series(route)).observe(ms / 1000)
+    child(this.#eventGapSeries, route, () => this.#eventGap.series(route)).observe(ms / 1000)
   }
 
   /** The usage a stream reported, counted once when it ends. */
