@@ -162,7 +162,7 @@ export class Deadline {
    * send, firstEvent, tunnelIdle), and a stream held open holds only what it armed. All keys
    * present from the start, so every Deadline has one shape.
    */
-  readonly #timers: Record<Slot, Limit | undefined> = { total: undefined, firstByte: undefined, firstEvent: undefined, streamIdle: undefined, bodyIdle: undefined, send: undefined, tunnelIdle: undefined }
+  readonly #slots: Record<Slot, Limit | undefined> = { total: undefined, firstByte: undefined, firstEvent: undefined, streamIdle: undefined, bodyIdle: undefined, send: undefined, tunnelIdle: undefined }
   /** The one Node timer, and the instant it is set for (Infinity: none). */
   #timer: object | undefined = undefined
   #timerAt = Infinity
@@ -191,11 +191,11 @@ export class Deadline {
   /** Arms a limit (made on first use); a limit the request does not have stays unarmed. */
   #arm (slot: Slot, now: number): void {
     if (this.phase === 'done') return // a late event after the end arms nothing
-    let limit = this.#timers[slot]
+    let limit = this.#slots[slot]
     if (limit === undefined) {
       const ms = this.#limitMs(slot)
       if (ms === null) return
-      limit = this.#timers[slot] = new Limit(ms, this.#outcomeOf(slot))
+      limit = this.#slots[slot] = new Limit(ms, this.#outcomeOf(slot))
     }
     limit.armed = true
     limit.armedAt = now
@@ -205,7 +205,7 @@ export class Deadline {
 
   /** Sets the one timer for `at` (the clock's time), replacing the one set. */
   #setTimer (at: number, now: number): void {
-    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer)
+    this.#clearTimer()
     this.#timerAt = at
     // Node's timers count whole milliseconds and may run a fraction early against the clock: the
     // rest is rounded up, and #onTimer sets the timer again if it did.
@@ -225,7 +225,7 @@ export class Deadline {
     if (this.phase === 'done') return
     let next: Limit | undefined
     for (const slot of SLOTS) {
-      const limit = this.#timers[slot]
+      const limit = this.#slots[slot]
       if (limit !== undefined && limit.armed && (next === undefined || limit.dueAt < next.dueAt)) next = limit
     }
     if (next === undefined) return
@@ -237,15 +237,15 @@ export class Deadline {
     if ((this.phase as Phase) !== 'done' && this.#timer === undefined) this.#onTimer()
   }
 
-  /** A limit stops running; the timer is let go with the last one (clear), or fires and finds nothing. */
+  /** A limit stops running; a timer set for it stays and, when it fires, finds it disarmed. */
   #disarm (slot: Slot): void {
-    const limit = this.#timers[slot]
+    const limit = this.#slots[slot]
     if (limit !== undefined) limit.armed = false
   }
 
   /** A limit that cannot run again for this request: it is not kept (a stream open for hours holds no spent firstByte). */
   #drop (slot: Slot): void {
-    this.#timers[slot] = undefined
+    this.#slots[slot] = undefined
   }
 
   #limitMs (slot: Slot): number | null {
@@ -380,7 +380,7 @@ export class Deadline {
     this.#idlePaused = true
     this.#disarm('firstEvent')
     this.#disarm('streamIdle')
-    if (unsent && this.#timers.send?.armed !== true) this.#arm('send', now)
+    if (unsent && this.#slots.send?.armed !== true) this.#arm('send', now)
   }
 
   /**
@@ -416,7 +416,7 @@ export class Deadline {
     if (this.phase === 'response' && this.longestSilenceMs !== null && !this.#idlePaused) this.#silenceEnded(this.#clock.now())
     this.phase = 'done'
     this.#clearTimer()
-    for (const slot of SLOTS) this.#timers[slot] = undefined
+    for (const slot of SLOTS) this.#slots[slot] = undefined
   }
 
   /** The limits running now and how far each is towards firing (the live admin page). */
@@ -424,10 +424,10 @@ export class Deadline {
     const now = this.#clock.now()
     const out: LimitProgress[] = []
     for (const slot of SLOTS) {
-      const timer = this.#timers[slot]
-      if (timer === undefined || !timer.armed) continue
+      const running = this.#slots[slot]
+      if (running === undefined || !running.armed) continue
       const limit = slot === 'total' && this.limits.totalOutcome === 'client_deadline_exceeded' ? 'client deadline' : SLOT_LIMIT[slot]
-      out.push({ limit, outcome: timer.outcome, limitMs: timer.ms, elapsedMs: Math.round(now - timer.armedAt) })
+      out.push({ limit, outcome: running.outcome, limitMs: running.ms, elapsedMs: Math.round(now - running.armedAt) })
     }
     return out
   }
