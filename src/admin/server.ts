@@ -2,7 +2,7 @@
 import type { ServerResponse, Server } from 'node:http'
 import { http } from '../node-http.ts'
 import type { RuntimeConfig, RouteConfig, Limit } from '../config/runtime.ts'
-import { ROUTE_TIMEOUT_NAMES } from '../config/schema.ts'
+import { ROUTE_TIMEOUT_NAMES } from '../config/builtins.ts'
 import type { Generation } from '../gateway/generation.ts'
 import type { GatewayState } from '../gateway/server.ts'
 import type { HeadroomDocument } from '../observe/headroom.ts'

@@ -1,6 +1,7 @@
 // Turns a schema-valid config into the immutable RuntimeConfig, with cross-checks that no
 // single key can make: references, uniqueness, contradictions, shadowed routes.
-import { builtinTimeout, dnsSettings, DEFAULT_QUEUE_TIMEOUT, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
+import { dnsSettings, type ParsedConfig, type RouteTimeoutsInput } from './schema.ts'
+import { builtinTimeout, DEFAULT_QUEUE_TIMEOUT } from './builtins.ts'
 import { didYouMean, type ConfigPath, type Severity } from './diagnostics.ts'
 import { formatDuration, parseDuration } from './units.ts'
 import { checkTlsFiles, resolveTlsFiles, TlsFileError } from './tls.ts'

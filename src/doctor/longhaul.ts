@@ -3,7 +3,7 @@
 // to a config that sets nothing, so its values come from the schema's defaults and cannot drift.
 import { parseConfigText } from '../config/load.ts'
 import type { RouteConfig, RuntimeConfig } from '../config/runtime.ts'
-import { AUTO_IDLE_MS, ROUTE_TIMEOUTS } from '../config/schema.ts'
+import { AUTO_IDLE_MS, ROUTE_TIMEOUTS } from '../config/builtins.ts'
 import type { Property } from './properties.ts'
 
 export interface ConfigValue {

@@ -4,7 +4,7 @@
 // streamIdle) moves no timer; when the timer fires early for what is armed by then, it is set
 // again for the rest. A limit fires at its own instant, never before.
 import type { RouteTimeouts, LimitSource } from '../config/runtime.ts'
-import { ROUTE_TIMEOUTS } from '../config/schema.ts'
+import { ROUTE_TIMEOUTS } from '../config/builtins.ts'
 import type { Ending, Outcome } from './outcome.ts'
 
 /** setTimeout's largest delay; longer budgets are clamped to it (about 24.8 days). */

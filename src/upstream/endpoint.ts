@@ -3,7 +3,7 @@
 import { Client, Pool, buildConnector, type Dispatcher } from 'undici'
 import type { Socket } from 'node:net'
 import type { UpstreamConfig } from '../config/runtime.ts'
-import { AUTO_IDLE_MS } from '../config/schema.ts'
+import { AUTO_IDLE_MS } from '../config/builtins.ts'
 import { Admission, type QueueTicket } from './admission.ts'
 
 /**
