@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs'
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
-import { loadConfigFile, parseConfigText, type LoadedConfig } from './config/load.ts'
+import type { LoadedConfig } from './config/load.ts'
+import { loadConfigApart } from './config/loader-process.ts'
 import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
 import { formatDuration } from './config/units.ts'
 import { ROUTE_TIMEOUTS, ROUTE_TIMEOUT_NAMES } from './config/builtins.ts'
@@ -53,12 +54,12 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   try {
     if (file !== undefined) {
       if (options.listen !== undefined || options.admin !== undefined) throw new CommanderError(2, 'longhaul.usage', '--listen and --admin apply to the embedded demo only; set listen and admin in the config file')
-      loaded = await loadConfigFile(file)
+      loaded = await loadConfigApart({ file })
     } else {
       const { startDemoUpstream } = await import('./demo/upstream.ts')
       const demo = await startDemoUpstream({ host: '127.0.0.1', port: 0 })
       stopDemo = () => demo.close()
-      loaded = parseConfigText(demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: demo.url }), DEMO_NAME)
+      loaded = await loadConfigApart({ text: demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: demo.url }), name: DEMO_NAME })
       banner = demoBanner
     }
   } catch (err) {
@@ -128,6 +129,8 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
 async function check (options: { config?: string, json?: boolean, explain?: string, demo?: boolean }): Promise<void> {
   if (options.demo === true && options.config !== undefined) throw new CommanderError(2, 'longhaul.usage', '--demo checks the embedded demo; leave out --config')
   const file = options.demo === true ? DEMO_NAME : options.config ?? DEFAULT_CONFIG
+  // In this process: `check` ends when it is done, so the validator it loads goes with it.
+  const { loadConfigFile, parseConfigText } = await import('./config/load.ts')
   try {
     const { config, warnings } = options.demo === true ? parseConfigText(printableDemo({}), DEMO_NAME) : await loadConfigFile(file)
     if (options.json === true) {

@@ -10,8 +10,6 @@ import type { RuntimeConfig } from './runtime.ts'
 export interface LoadedConfig {
   config: RuntimeConfig
   warnings: Diagnostic[]
-  /** The text it was parsed from (worker processes get the same bytes as the primary). */
-  text: string
 }
 
 /** Parses and resolves config text; throws ConfigError with every error found. */
@@ -36,7 +34,7 @@ export function parseConfigText (text: string, file: string, { readFiles = true 
   }
   const config = resolveConfig(data, source, report, { readFiles })
   if (diagnostics.some((d) => d.severity === 'error')) throw new ConfigError(diagnostics)
-  return { config, warnings: inFileOrder(diagnostics), text }
+  return { config, warnings: inFileOrder(diagnostics) }
 }
 
 export async function loadConfigFile (file: string): Promise<LoadedConfig> {

@@ -8,7 +8,7 @@ import { reloadFrom, watchConfig } from './reload.ts'
 import { WorkerPool } from './workers.ts'
 
 export async function servePrimary (loaded: LoadedConfig, count: number, log: GatewayLog, options: { file: string, watch: boolean }): Promise<void> {
-  const pool = new WorkerPool(loaded, count, log)
+  const pool = new WorkerPool(loaded.config, count, log)
   const admin = createAdminServer({
     get state () { return pool.state },
     get config () { return pool.config },

@@ -1,10 +1,10 @@
-// Hot reload on SIGHUP or `serve --watch`: load, validate, swap. An invalid file changes nothing
+// Hot reload on SIGHUP or `serve --watch`: load and validate (in the config loader process), swap. An invalid file changes nothing
 // and is reported (log, /status, longhaul_config_reloads_total{result="error"}).
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { basename, dirname } from 'node:path'
-import { loadConfigFile } from '../config/load.ts'
+import { loadConfigApart } from '../config/loader-process.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import type { ReloadResult } from '../gateway/server.ts'
@@ -14,14 +14,14 @@ import type { GatewayLog } from '../observe/log.ts'
 export interface Reloadable {
   readonly config: RuntimeConfig
   readonly log: GatewayLog
-  reload (config: RuntimeConfig, text: string): Promise<ReloadResult>
+  reload (config: RuntimeConfig): Promise<ReloadResult>
   reloadFailed (errors: string[]): ReloadResult
 }
 
 export async function reloadFrom (server: Reloadable, file: string): Promise<void> {
   try {
-    const { config, warnings, text } = await loadConfigFile(file)
-    const result = await server.reload(config, text)
+    const { config, warnings } = await loadConfigApart({ file })
+    const result = await server.reload(config)
     server.log.configWarnings(warnings)
     server.log.reloaded(config.source.path, config.source.hash, result.restartRequired)
   } catch (err) {

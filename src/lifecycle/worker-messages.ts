@@ -1,13 +1,15 @@
-// What the primary and its worker processes say to each other over the cluster IPC channel.
+// What the primary and its worker processes say to each other over the cluster IPC channel
+// (serialization 'advanced', workers.ts: a RuntimeConfig holds Sets).
 // Every message carries a `longhaul` field, so prom-client's own cluster messages pass by.
+import type { RuntimeConfig } from '../config/runtime.ts'
 import type { ReloadResult } from '../gateway/server.ts'
 import type { LiveSnapshot } from '../admin/live-page.ts'
 import type { HeadroomExport } from '../observe/headroom.ts'
 
 export type ToWorker =
-  /** ports: what the first worker bound, for the others (null for the first). */
-  | { longhaul: 'start', text: string, path: string, ports: number[] | null }
-  | { longhaul: 'reload', id: number, text: string, path: string }
+  /** config: resolved by the primary's config loader; ports: what the first worker bound, for the others (null for the first). */
+  | { longhaul: 'start', config: RuntimeConfig, ports: number[] | null }
+  | { longhaul: 'reload', id: number, config: RuntimeConfig }
   | { longhaul: 'status', id: number }
   | { longhaul: 'live', id: number }
   | { longhaul: 'drain', signal: string }

@@ -1,9 +1,8 @@
 // A worker process (workers > 1): one gateway on listener sockets of its own that share their
-// ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its config text, reloads and drains from the primary, answers its
+// ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its config (resolved by the primary), reloads and drains from the primary, answers its
 // /status and /metrics questions, and reports how many requests it has in flight once a second.
 import { AggregatorRegistry } from 'prom-client'
-import { parseConfigText } from '../config/load.ts'
-import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
+import type { RuntimeConfig } from '../config/runtime.ts'
 import { GatewayServer, type ReloadResult } from '../gateway/server.ts'
 import { status, upstreamStates } from '../admin/server.ts'
 import { liveSnapshot } from '../admin/live.ts'
@@ -40,7 +39,7 @@ export async function runWorker (): Promise<void> {
   process.on('message', hold)
   const start = await new Promise<ToWorker>((resolve) => { first = resolve })
   if (start.longhaul !== 'start') throw new Error(`worker: expected the start message, got ${start.longhaul}`)
-  const { config } = parseConfigText(start.text, start.path)
+  const { config } = start
   const log = new GatewayLog(config.log.level, undefined, { sharedStdout: true })
   const metrics = new GatewayMetrics()
   // The primary's /metrics asks for these; constructing an AggregatorRegistry is what installs
@@ -85,13 +84,12 @@ export async function runWorker (): Promise<void> {
     })
   }
 
-  // The primary validated this text already; a failure here (a file it names, gone since) is reported the same way.
-  const reload = async (text: string, path: string): Promise<ReloadResult> => {
+  // The primary validated this config already; a failure here is reported as the primary's would be.
+  const reload = async (config: RuntimeConfig): Promise<ReloadResult> => {
     try {
-      return await gateway.reload(parseConfigText(text, path).config)
+      return await gateway.reload(config)
     } catch (err) {
-      const errors = err instanceof ConfigError ? err.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) : [(err as Error).message]
-      return gateway.reloadFailed(errors)
+      return gateway.reloadFailed([(err as Error).message])
     }
   }
 
@@ -105,7 +103,7 @@ export async function runWorker (): Promise<void> {
         send({ longhaul: 'live', id: message.id, live: liveSnapshot(gateway, upstreamStates(gateway)), headroom: gateway.headroom.export() })
         return
       case 'reload':
-        void reload(message.text, message.path).then((result) => send({ longhaul: 'reloaded', id: message.id, result }))
+        void reload(message.config).then((result) => send({ longhaul: 'reloaded', id: message.id, result }))
         return
       case 'drain':
         drainAndExit(message.signal)

@@ -30,19 +30,13 @@ interface WorkerState {
   addresses: string[]
 }
 
-export interface ConfigSource {
-  readonly config: RuntimeConfig
-  /** The file's text, sent to the workers: every process runs the same bytes. */
-  readonly text: string
-}
-
 export class WorkerPool {
   readonly log: GatewayLog
   readonly metrics = new WorkerPoolMetrics()
   readonly #aggregator = new AggregatorRegistry()
   readonly #count: number
   readonly #workers = new Map<number, WorkerState>()
-  #source: ConfigSource
+  #config: RuntimeConfig
   #state: GatewayState = 'starting'
   #nextId = 0
   /** The listeners' ports as the first worker bound them; null until then. */
@@ -51,13 +45,13 @@ export class WorkerPool {
   lastReload: ReloadResult | null = null
   addresses: string[] = []
 
-  constructor (source: ConfigSource, count: number, log: GatewayLog) {
-    this.#source = source
+  constructor (config: RuntimeConfig, count: number, log: GatewayLog) {
+    this.#config = config
     this.#count = count
     this.log = log
   }
 
-  get config (): RuntimeConfig { return this.#source.config }
+  get config (): RuntimeConfig { return this.#config }
   get state (): GatewayState { return this.#state }
   get pids (): number[] { return [...this.#workers.values()].map((w) => w.worker.process.pid!) }
 
@@ -70,6 +64,8 @@ export class WorkerPool {
 
   /** Forks the workers; resolves once all serve, rejects when one ends before it does. */
   async start (): Promise<void> {
+    // The workers get the resolved config, not the file: structured clone carries its Sets.
+    cluster.setupPrimary({ serialization: 'advanced' })
     // The first worker binds the configured ports (port 0 picks one); the others bind the same.
     const first = await this.#fork()
     this.#ports = first.addresses.map((a) => Number(a.slice(a.lastIndexOf(':') + 1)))
@@ -84,7 +80,7 @@ export class WorkerPool {
     this.#workers.set(worker.id, entry)
     worker.on('message', (message: unknown) => this.#onMessage(entry, message))
     worker.on('exit', (code, signal) => this.#onExit(entry, code, signal))
-    this.#send(worker, { longhaul: 'start', text: this.#source.text, path: this.config.source.path, ports: this.#ports })
+    this.#send(worker, { longhaul: 'start', config: this.#config, ports: this.#ports })
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null): void => reject(new Error(`worker ${worker.id} ended (code ${String(code)}) before it served`))
       worker.once('exit', onExit)
@@ -276,14 +272,14 @@ export class WorkerPool {
 
   /**
    * Sends an already validated config to every worker; resolves with the first worker's result
-   * (they run the same code on the same text).
+   * (they run the same code on the same config).
    */
-  async reload (config: RuntimeConfig, text: string): Promise<ReloadResult> {
+  async reload (config: RuntimeConfig): Promise<ReloadResult> {
     // A new worker count takes a restart: the pool keeps its own (and reports it, below).
-    const source = { config: { ...config, workers: this.#source.config.workers }, text }
-    const restartRequired = config.workers === this.#source.config.workers ? [] : ['workers']
-    this.#source = source
-    const answers = await this.#ask<Extract<FromWorker, { longhaul: 'reloaded' }>>((id) => ({ longhaul: 'reload', id, text: source.text, path: source.config.source.path }))
+    const restartRequired = config.workers === this.#config.workers ? [] : ['workers']
+    const kept = { ...config, workers: this.#config.workers }
+    this.#config = kept
+    const answers = await this.#ask<Extract<FromWorker, { longhaul: 'reloaded' }>>((id) => ({ longhaul: 'reload', id, config: kept }))
     const results = answers.map((a) => a.answer?.result).filter((r) => r !== undefined)
     const failed = results.find((r) => !r.ok)
     const result: ReloadResult = failed ?? { ...(results[0] ?? { ok: true, at: new Date().toISOString(), errors: [], restartRequired: [] }), restartRequired: [...new Set([...(results[0]?.restartRequired ?? []), ...restartRequired])] }

@@ -1,0 +1,15 @@
+// The config loader process (loader-process.ts): loads the one source it is sent, answers with
+// the resolved config or the diagnostics, and ends.
+import { ConfigError } from './diagnostics.ts'
+import { loadConfigFile, parseConfigText } from './load.ts'
+import type { ConfigSource, LoaderAnswer } from './loader-process.ts'
+
+process.once('message', (source: ConfigSource) => {
+  void (async (): Promise<LoaderAnswer> => {
+    try {
+      return { loaded: 'file' in source ? await loadConfigFile(source.file) : parseConfigText(source.text, source.name) }
+    } catch (err) {
+      return err instanceof ConfigError ? { diagnostics: err.diagnostics } : { failure: (err as Error).message }
+    }
+  })().then((answer) => process.send!(answer, () => { if (process.connected) process.disconnect() }))
+})

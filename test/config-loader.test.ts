@@ -1,0 +1,178 @@
+// The config loader process: `serve` gets its config read, parsed and validated by a short-lived
+// child process, so the YAML parser and the schema validator never load into a serving process.
+// Its answers are the in-process loader's, errors included; a loader that hangs is killed at its bound.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { loadConfigApart } from '../src/config/loader-process.ts'
+import { loadConfigFile, parseConfigText } from '../src/config/load.ts'
+import { ConfigError } from '../src/config/diagnostics.ts'
+import { startDemoUpstream, type DemoUpstream } from '../src/demo/upstream.ts'
+import { CLI, ROOT, startGateway, writeConfig, type RunningGateway } from './helpers/gateway.ts'
+
+const dirs: string[] = []
+const running: RunningGateway[] = []
+const demos: DemoUpstream[] = []
+after(async () => {
+  await Promise.all(running.map((g) => g.stop('SIGKILL')))
+  await Promise.all(demos.map((d) => d.close()))
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
+})
+
+async function configFile (text: string): Promise<string> {
+  const { path, dir } = await writeConfig(text)
+  dirs.push(dir)
+  return path
+}
+
+const VALID = `
+listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+upstreams:
+  llm: { endpoints: [http://127.0.0.1:9] }
+routes:
+  - name: chat
+    upstream: llm
+    timeouts: { streamIdle: 45s }
+    retry: { on: ["502", "503"] }
+`
+
+/** The load's own instant differs between two loads; everything else must not. */
+function withoutInstant<T extends { config: { source: { loadedAt: string } } }> (loaded: T): T {
+  return { ...loaded, config: { ...loaded.config, source: { ...loaded.config.source, loadedAt: '' } } }
+}
+
+/** The PIDs of this process's children that are still alive. */
+async function childPids (): Promise<number[]> {
+  const pids: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+      // Field 4, after the parenthesised command name (which may hold spaces).
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === process.pid) pids.push(Number(entry))
+    } catch { /* gone meanwhile */ }
+  }
+  return pids
+}
+
+test('the loader process answers with the config an in-process load gives, Sets included', async () => {
+  const file = await configFile(VALID)
+  const apart = await loadConfigApart({ file })
+  const here = await loadConfigFile(file)
+  assert.deepEqual(withoutInstant(apart), withoutInstant(here))
+  assert.deepEqual([...apart.config.routes[0]!.retry.onStatus], [502, 503])
+  assert.equal(apart.config.routes[0]!.timeouts.streamIdle.ms, 45_000)
+})
+
+test('config text (the embedded demo) is loaded apart as parseConfigText loads it', async () => {
+  const text = VALID
+  const apart = await loadConfigApart({ text, name: '<embedded demo>' })
+  assert.deepEqual(withoutInstant(apart), withoutInstant(parseConfigText(text, '<embedded demo>')))
+  assert.equal(apart.config.source.path, '<embedded demo>')
+})
+
+test('an invalid file: ConfigError with the diagnostics an in-process load reports, positions included', async () => {
+  const file = await configFile(`${VALID}    retries: 3\n`)
+  const here = await loadConfigFile(file).then(() => null, (err: unknown) => err)
+  assert.ok(here instanceof ConfigError)
+  await assert.rejects(loadConfigApart({ file }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err))
+    assert.deepEqual(err.diagnostics, here.diagnostics)
+    assert.equal(err.message, here.message)
+    assert.match(err.message, /longhaul\.yaml:11:5 routes\[0\]\.retries: /)
+    return true
+  })
+})
+
+test('a file that is not there: ConfigError naming it, as in process', async () => {
+  const file = join(tmpdir(), `longhaul-no-such-${process.pid}.yaml`)
+  await assert.rejects(loadConfigApart({ file }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.equal(err.message, `${file}:1:1 cannot read config: file not found`)
+    return true
+  })
+})
+
+test('a loader that gives no answer (a config FIFO nobody writes) is killed at its bound, and says so', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'longhaul-fifo-'))
+  dirs.push(dir)
+  const fifo = join(dir, 'longhaul.yaml')
+  execFileSync('mkfifo', [fifo])
+  const before = await childPids()
+  const startedAt = performance.now()
+  await assert.rejects(loadConfigApart({ file: fifo }, { timeoutMs: 1000 }), { message: 'the config loader gave no answer within 1 s' })
+  const elapsed = performance.now() - startedAt
+  assert.ok(elapsed >= 1000 && elapsed < 3000, `rejected after ${Math.round(elapsed)} ms`)
+  // The loader is gone, not left blocked on the FIFO.
+  const deadline = Date.now() + 2000
+  let left = (await childPids()).filter((pid) => !before.includes(pid))
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setImmediate(resolve))
+    left = (await childPids()).filter((pid) => !before.includes(pid))
+  }
+  assert.deepEqual(left, [])
+})
+
+/** Starts `serve` with every module each of its processes loads written to a file; returns the file's lines once serving. */
+async function modulesOfServe (config: string): Promise<{ gw: RunningGateway, modules: () => Array<{ pid: number, url: string }> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'longhaul-modules-'))
+  dirs.push(dir)
+  const out = join(dir, 'modules.txt')
+  const hook = `${pathToFileURL(join(ROOT, 'test', 'helpers', 'loaded-modules.ts')).href}?out=${encodeURIComponent(out)}`
+  const gw = await startGateway(config, { nodeArgs: ['--import', hook], startTimeoutMs: 20_000 })
+  running.push(gw)
+  const modules = (): Array<{ pid: number, url: string }> => readFileSync(out, 'utf8').trim().split('\n').map((line) => {
+    const [pid, url] = line.split(' ')
+    return { pid: Number(pid), url: url! }
+  })
+  return { gw, modules }
+}
+
+for (const workers of [1, 2]) {
+  test(`serve (workers: ${workers}) never loads the YAML parser or the schema validator; its config came from the loader`, async () => {
+    const demo = await startDemoUpstream()
+    demos.push(demo)
+    const { gw, modules } = await modulesOfServe(`
+listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+workers: ${workers}
+upstreams: { demo: { endpoints: [${demo.url}] } }
+routes: [{ name: all, upstream: demo, timeouts: { streamIdle: 45s } }]
+`)
+    const res = await fetch(`${gw.url}/sse?events=2&interval-ms=10`)
+    assert.equal(res.status, 200)
+    assert.match(await res.text(), /data:/)
+    const config = await (await fetch(`${gw.adminUrl}/config`)).json() as { routes: Array<{ timeouts: { streamIdle: { ms: number } } }> }
+    assert.equal(config.routes[0]!.timeouts.streamIdle.ms, 45_000)
+    const loaded = modules()
+    const pids = new Set(loaded.map((m) => m.pid))
+    // The primary and, with workers: 2, both workers: each one traced (the trace works: undici is there).
+    assert.equal(pids.size, workers === 1 ? 1 : 3, `${pids.size} processes traced`)
+    for (const pid of pids) {
+      const urls = loaded.filter((m) => m.pid === pid).map((m) => m.url)
+      assert.ok(urls.some((u) => u.includes('/node_modules/undici/')), `process ${pid} traced`)
+      const heavy = urls.filter((u) => /\/node_modules\/(zod|yaml)\/|\/src\/config\/(load|schema|yaml|resolve|locate|messages)\.ts$/.test(u))
+      assert.deepEqual(heavy, [], `process ${pid} loaded the config loader's modules`)
+    }
+  })
+}
+
+test('serve with an invalid config: the loader\'s diagnostics on stderr, exit 1, nothing listening', async () => {
+  const file = await configFile(`${VALID}    retries: 3\n`)
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  let stdout = ''
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
+  child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  assert.equal(code, 1)
+  assert.match(stderr, /longhaul\.yaml:11:5 routes\[0\]\.retries: /)
+  assert.doesNotMatch(stdout, /"msg":"started"/)
+})
