@@ -1,6 +1,7 @@
 // The container image, checked statically (no container engine runs in the tests): the base image
 // is the Node release package.json pins, the build has stages, the runtime user is not root, the
-// entry point is exec form (SIGTERM reaches node itself) and the image holds what the code imports.
+// entry point is exec form (SIGTERM reaches node itself), the compile cache is primed and the image
+// holds what the code imports.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, readdir } from 'node:fs/promises'
@@ -55,6 +56,28 @@ test('the entry point is `longhaul serve` in exec form, so SIGTERM reaches node 
   assert.deepEqual(argv, ['node', '--max-semi-space-size=16', 'src/cli.ts', 'serve'])
   assert.match(await readFile(join(root, 'src/cli.ts'), 'utf8'), /program\.command\('serve'\)/)
   assert.equal(dockerfile.getCMDs().length, 0, 'no CMD: `docker run IMAGE --config F` appends to serve')
+})
+
+test('the compile cache is primed at build time, as the runtime user, for serve, the config loader and the demo', () => {
+  const env = finalStage.filter((i) => i.getKeyword() === 'ENV').map((i) => i.getArgumentsContent() ?? '').join('\n')
+  const dir = /NODE_COMPILE_CACHE=(\S+)/.exec(env)?.[1]
+  assert.ok(dir !== undefined, 'ENV NODE_COMPILE_CACHE in the runtime stage')
+  const user = finalStage.find((i) => i.getKeyword() === 'USER')!
+  const runs = finalStage.filter((i) => i.getKeyword() === 'RUN')
+  // Node names the cache's directory after the UID: primed by another user, it would not be read.
+  const priming = runs.filter((r) => /(^|&& )node /.test((r.getArgumentsContent() ?? '').trim()))
+  assert.equal(priming.length, 1)
+  assert.ok(priming[0]!.getRange().start.line > user.getRange().start.line, 'primed after USER, as the user that runs the gateway')
+  const owner = runs.find((r) => (r.getArgumentsContent() ?? '').includes('chown'))
+  assert.ok(owner !== undefined && owner.getRange().start.line < user.getRange().start.line, 'the cache directory is made the runtime user\'s before USER')
+  assert.match(owner.getArgumentsContent() ?? '', new RegExp(`chown ${user.getArgumentsContent()!.trim()} \\S*${dir.split('/').at(-1)!.replace('.', '\\.')}`))
+  const prime = priming[0]!.getArgumentsContent() ?? ''
+  // What serve loads, with the entry point's flags (V8 keeps a code cache per flag set).
+  const entry = dockerfile.getENTRYPOINTs()[0]!.getJSONStrings().map((j) => j.getJSONValue())
+  assert.ok(prime.includes(`${entry.slice(0, -1).join(' ')} serve --print-config`), prime)
+  assert.match(prime, /node src\/cli\.ts check --demo/, 'the config loader\'s modules (it runs without flags)')
+  assert.match(prime, /node src\/config\/loader-child\.ts/)
+  assert.match(prime, /import\('\.\/src\/demo\/upstream\.ts'\)/, 'the embedded demo, which the image runs without arguments')
 })
 
 test('HEALTHCHECK is off by choice: Kubernetes probes the admin endpoints', () => {
