@@ -27,9 +27,9 @@ COPY src ./src
 ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
 RUN mkdir .node-compile-cache && chown 1000:1000 .node-compile-cache
 USER 1000:1000
-RUN node --max-semi-space-size=16 src/cli.ts serve --print-config > /dev/null \
+RUN node --max-semi-space-size=8 src/cli.ts serve --print-config > /dev/null \
  && node src/cli.ts check --demo > /dev/null && node src/config/loader-child.ts \
- && node --max-semi-space-size=16 --input-type=module -e "await import('./src/demo/upstream.ts')"
+ && node --max-semi-space-size=8 --input-type=module -e "await import('./src/demo/upstream.ts')"
 # The gateway and admin ports of the default config and the embedded demo.
 EXPOSE 8080 9901
 # No HEALTHCHECK: the admin address is the config's to choose, and Kubernetes probes /readyz and
@@ -39,4 +39,4 @@ HEALTHCHECK NONE
 # does not forward it), so a rollout drains in-flight requests instead of killing them.
 # --max-semi-space-size: the young generation V8 may grow to (MiB), as bin/longhaul sets it (README,
 # "The young generation").
-ENTRYPOINT ["node", "--max-semi-space-size=16", "src/cli.ts", "serve"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "src/cli.ts", "serve"]

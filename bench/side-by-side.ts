@@ -10,7 +10,7 @@
 //   npm run bench:side-by-side -- [--rounds 2] [--scenarios throughput,streams,stalls]
 //        [--targets longhaul,node-floor,fastify,nginx] [--small 2000] [--large 10000]
 //        [--stall 2000] [--duration 10] [--connections 50] [--proxy-cpu 0] [--load-cpu 1] [--json]
-//        [--peer-node-flags=--max-semi-space-size=16]
+//        [--peer-node-flags=--max-semi-space-size=8]
 //
 // --peer-node-flags: Node flags for the Node floor and @fastify/http-proxy (default none: Node's
 // defaults, as such a proxy usually runs). longhaul runs as bin/longhaul starts it, with its flags.

@@ -53,7 +53,7 @@ test('the entry point is `longhaul serve` in exec form, so SIGTERM reaches node 
   assert.equal(entries.length, 1)
   assert.notEqual(entries[0]!.getOpeningBracket(), null, 'exec form (JSON array), not shell form')
   const argv = entries[0]!.getJSONStrings().map((s) => s.getJSONValue())
-  assert.deepEqual(argv, ['node', '--max-semi-space-size=16', 'src/cli.ts', 'serve'])
+  assert.deepEqual(argv, ['node', '--max-semi-space-size=8', 'src/cli.ts', 'serve'])
   assert.match(await readFile(join(root, 'src/cli.ts'), 'utf8'), /program\.command\('serve'\)/)
   assert.equal(dockerfile.getCMDs().length, 0, 'no CMD: `docker run IMAGE --config F` appends to serve')
 })
