@@ -5,7 +5,7 @@ import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
 import type { LoadedConfig } from './config/load.ts'
-import { loadConfigApart } from './config/loader-process.ts'
+import { ConfigLoaderError, loadConfigApart } from './config/loader-process.ts'
 import { ConfigError, formatDiagnostic } from './config/diagnostics.ts'
 import { formatDuration } from './config/units.ts'
 import { ROUTE_TIMEOUTS, ROUTE_TIMEOUT_NAMES } from './config/builtins.ts'
@@ -63,12 +63,12 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
       banner = demoBanner
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      printDiagnostics(err)
-      process.exitCode = 1
-      return
-    }
-    throw err
+    if (!(err instanceof ConfigError || err instanceof ConfigLoaderError)) throw err
+    if (err instanceof ConfigError) printDiagnostics(err)
+    else process.stderr.write(`${file ?? DEMO_NAME}: ${err.message}\n`)
+    await stopDemo?.()
+    process.exitCode = 1
+    return
   }
   // `auto` counts the CPUs this process may use once, at start (cgroup limits included).
   const workers = loaded.config.workers === 'auto' ? availableParallelism() : loaded.config.workers

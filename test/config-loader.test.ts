@@ -3,11 +3,12 @@
 // Its answers are the in-process loader's, errors included; a loader that hangs is killed at its bound.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, open, readFile, readdir, rename, rm, symlink, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { constants as fsConstants, readFileSync } from 'node:fs'
+import { constants as osConstants, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { loadConfigApart } from '../src/config/loader-process.ts'
 import { loadConfigFile, parseConfigText } from '../src/config/load.ts'
@@ -18,8 +19,11 @@ import { CLI, ROOT, startGateway, writeConfig, type RunningGateway } from './hel
 const dirs: string[] = []
 const running: RunningGateway[] = []
 const demos: DemoUpstream[] = []
+const spawned: ChildProcess[] = []
 after(async () => {
-  await Promise.all(running.map((g) => g.stop('SIGKILL')))
+  // SIGTERM: the primary of a pool drains its workers with it (SIGKILL would leave them behind).
+  await Promise.all(running.map((g) => g.stop('SIGTERM')))
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   await Promise.all(demos.map((d) => d.close()))
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
 })
@@ -47,8 +51,8 @@ function withoutInstant<T extends { config: { source: { loadedAt: string } } }> 
   return { ...loaded, config: { ...loaded.config, source: { ...loaded.config.source, loadedAt: '' } } }
 }
 
-/** The PIDs of this process's children that are still alive. */
-async function childPids (): Promise<number[]> {
+/** The PIDs of the children of `parent` (this process by default) still alive, loaders only if asked. */
+async function childPids (parent = process.pid, { loadersOnly = false } = {}): Promise<number[]> {
   const pids: number[] = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
@@ -56,11 +60,52 @@ async function childPids (): Promise<number[]> {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
       // Field 4, after the parenthesised command name (which may hold spaces).
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid) pids.push(Number(entry))
+      if (ppid !== parent) continue
+      if (loadersOnly && !(await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('loader-child.ts')) continue
+      pids.push(Number(entry))
     } catch { /* gone meanwhile */ }
   }
   return pids
 }
+
+/** Polls (every 20 ms, up to 10 s) until `parent` has exactly `n` loader children; resolves with their PIDs. */
+async function loadersOf (parent: number, n: number): Promise<number[]> {
+  const until = Date.now() + 10_000
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const pids = await childPids(parent, { loadersOnly: true })
+    if (pids.length === n) return pids
+    if (Date.now() > until) throw new Error(`process ${parent} has ${pids.length} config loaders, not ${n}`)
+  }
+}
+
+/** Polls (every 5 ms, up to 5 s) until the kernel has delivered `signal` to `pid` (no longer pending). */
+async function signalTaken (pid: number, signal: 'SIGHUP'): Promise<void> {
+  const bit = 1n << BigInt(osConstants.signals[signal] - 1)
+  const until = Date.now() + 5000
+  for (;;) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    const pending = [...status.matchAll(/^(SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[2]!}`) & bit) !== 0n)
+    if (!pending) return
+    if (Date.now() > until) throw new Error(`${signal} still pending for process ${pid}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Polls (every 5 ms, up to 10 s) until a reader has the FIFO open; resolves with its write end. */
+async function writerOf (fifo: string): Promise<FileHandle> {
+  const until = Date.now() + 10_000
+  for (;;) {
+    try {
+      return await open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > until) throw err
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+const hashOf = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12)
 
 test('the loader process answers with the config an in-process load gives, Sets included', async () => {
   const file = await configFile(VALID)
@@ -109,7 +154,7 @@ test('a loader that gives no answer (a config FIFO nobody writes) is killed at i
   const startedAt = performance.now()
   await assert.rejects(loadConfigApart({ file: fifo }, { timeoutMs: 1000 }), { message: 'the config loader gave no answer within 1 s' })
   const elapsed = performance.now() - startedAt
-  assert.ok(elapsed >= 1000 && elapsed < 3000, `rejected after ${Math.round(elapsed)} ms`)
+  assert.ok(elapsed >= 1000 && elapsed < 5000, `rejected after ${Math.round(elapsed)} ms`)
   // The loader is gone, not left blocked on the FIFO.
   const deadline = Date.now() + 2000
   let left = (await childPids()).filter((pid) => !before.includes(pid))
@@ -164,15 +209,85 @@ routes: [{ name: all, upstream: demo, timeouts: { streamIdle: 45s } }]
   })
 }
 
-test('serve with an invalid config: the loader\'s diagnostics on stderr, exit 1, nothing listening', async () => {
-  const file = await configFile(`${VALID}    retries: 3\n`)
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** Runs `serve` to its end; kills it (and fails) if it has not ended within 20 s. */
+async function serveToEnd (args: string[], whileRunning?: (child: ChildProcess) => Promise<void>): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  spawned.push(child)
   let stderr = ''
   let stdout = ''
   child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
   child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text })
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const ended = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  await whileRunning?.(child)
+  const code = await ended
+  clearTimeout(timer)
+  assert.notEqual(child.signalCode, 'SIGKILL', `serve did not end within 20 s; stderr: ${stderr}`)
+  return { code, stdout, stderr }
+}
+
+test('serve with an invalid config: the loader\'s diagnostics on stderr, exit 1, nothing listening', async () => {
+  const file = await configFile(`${VALID}    retries: 3\n`)
+  const { code, stdout, stderr } = await serveToEnd(['--config', file])
   assert.equal(code, 1)
   assert.match(stderr, /longhaul\.yaml:11:5 routes\[0\]\.retries: /)
   assert.doesNotMatch(stdout, /"msg":"started"/)
+})
+
+test('serve whose config loader dies without an answer: says so, exit 1, no stack trace', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'longhaul-fifo-'))
+  dirs.push(dir)
+  const fifo = join(dir, 'longhaul.yaml')
+  execFileSync('mkfifo', [fifo])
+  const { code, stderr } = await serveToEnd(['--config', fifo], async (serve) => {
+    // The loader blocks on the FIFO; killing it is what an OOM kill or a crash looks like.
+    const [loader] = await loadersOf(serve.pid!, 1)
+    process.kill(loader!, 'SIGKILL')
+  })
+  assert.equal(code, 1)
+  assert.equal(stderr, `${fifo}: the config loader ended (SIGKILL) without an answer\n`)
+})
+
+test('reloads take turns: a newer file loaded while an older load hangs is the config that stays', async () => {
+  const demo = await startDemoUpstream()
+  demos.push(demo)
+  const text = (streamIdle: string): string => `listen: [{ address: 127.0.0.1:0 }]
+admin: { address: 127.0.0.1:0 }
+upstreams: { demo: { endpoints: [${demo.url}] } }
+routes: [{ name: all, upstream: demo, timeouts: { streamIdle: ${streamIdle} } }]
+drain: { delay: 0s, timeout: 1s }
+`
+  const gw = await startGateway(text('40s'))
+  running.push(gw)
+  const dir = dirname(gw.configPath)
+  // The config file becomes a symlink to a FIFO: the first reload's load blocks until the test
+  // writes the older text into it.
+  const fifo = join(dir, 'older.yaml')
+  execFileSync('mkfifo', [fifo])
+  await unlink(gw.configPath)
+  await symlink(fifo, gw.configPath)
+  gw.process.kill('SIGHUP')
+  const [first] = await loadersOf(gw.process.pid!, 1)
+  // The write end, opened once the loader has the FIFO open (until then, ENXIO): from here the
+  // first load is past the file's name and waits for its text.
+  const writer = await writerOf(fifo)
+  // Meanwhile the file is replaced by the newer text, and a second SIGHUP asks for it.
+  const newer = text('42s')
+  await writeFile(join(dir, 'newer.yaml'), newer)
+  await symlink(join(dir, 'newer.yaml'), join(dir, 'next.yaml'))
+  await rename(join(dir, 'next.yaml'), gw.configPath)
+  gw.process.kill('SIGHUP')
+  await signalTaken(gw.process.pid!, 'SIGHUP')
+  // The second reload waits for the first: loaded beside it, the newer config would be in within
+  // this second, and the older one, arriving after it, would be the one that stays.
+  await assert.rejects(gw.waitForLine((l) => l.msg === 'config reloaded', 1000), /no matching log line/)
+  assert.deepEqual(await childPids(gw.process.pid!, { loadersOnly: true }), [first])
+  const older = text('41s')
+  await writer.writeFile(older)
+  await writer.close()
+  const reloads = [await gw.waitForLine((l) => l.msg === 'config reloaded'), await gw.waitForLine((l) => l.msg === 'config reloaded' && l.configHash !== hashOf(older))]
+  assert.deepEqual(reloads.map((l) => l.configHash), [hashOf(older), hashOf(newer)])
+  assert.deepEqual(gw.lines.filter((l) => l.msg === 'config reloaded').map((l) => l.configHash), [hashOf(older), hashOf(newer)])
+  const config = await (await fetch(`${gw.adminUrl}/config`)).json() as { routes: Array<{ timeouts: { streamIdle: { ms: number } } }> }
+  assert.equal(config.routes[0]!.timeouts.streamIdle.ms, 42_000)
 })

@@ -1,8 +1,13 @@
 // The config loader process (loader-process.ts): loads the one source it is sent, answers with
 // the resolved config or the diagnostics, and ends.
+import { writeFileSync } from 'node:fs'
 import { ConfigError } from './diagnostics.ts'
 import { loadConfigFile, parseConfigText } from './load.ts'
 import type { ConfigSource, LoaderAnswer } from './loader-process.ts'
+
+// Short of memory, the kernel's OOM killer should take this process, never the gateway it serves
+// (an unprivileged process may raise its own score; where it may not, nothing changes).
+try { writeFileSync('/proc/self/oom_score_adj', '1000') } catch { /* not Linux, or not allowed */ }
 
 process.once('message', (source: ConfigSource) => {
   void (async (): Promise<LoaderAnswer> => {

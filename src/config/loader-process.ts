@@ -1,9 +1,10 @@
 // `serve` reads, parses and validates its config in a short-lived child process (loader-child.ts)
 // and gets back the resolved RuntimeConfig: the YAML parser and the schema validator, about
 // 10 MiB of a serving process's memory once loaded (a loaded module is never unloaded), never sit
-// in the gateway. Start, reload and every worker of a pool get their config this way; `check`
-// and the doctor load in their own process, which ends when they do.
-import { fork } from 'node:child_process'
+// in the gateway. Start and every reload load this way; the workers of a pool get the resolved
+// config from their primary. `check` and the doctor load in their own process, which ends when
+// they do.
+import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, type Diagnostic } from './diagnostics.ts'
 import type { LoadedConfig } from './load.ts'
@@ -17,6 +18,11 @@ export type LoaderAnswer =
   | { readonly diagnostics: readonly Diagnostic[] }
   | { readonly failure: string }
 
+/** The loader gave no config and no diagnostics: it could not start, hung, crashed or failed. */
+export class ConfigLoaderError extends Error {
+  override readonly name = 'ConfigLoaderError'
+}
+
 /** A loader that has not answered by then is killed: a config file on a stalled network mount does not hold a start or a reload forever. */
 export const LOADER_TIMEOUT_MS = 30_000
 
@@ -24,39 +30,54 @@ const CHILD = fileURLToPath(new URL('./loader-child.ts', import.meta.url))
 /** The end of the child's stderr kept for an error message. */
 const STDERR_KEPT = 2000
 
+/** Loaders still running, ended with the gateway whichever way it exits (a drain, a second signal). */
+const running = new Set<ChildProcess>()
+let endsWithProcess = false
+
 /**
  * Resolves with the loaded config; rejects with ConfigError (the file's diagnostics, exactly as an
- * in-process load gives them) or with an Error that says why the loader gave no answer.
+ * in-process load gives them) or with ConfigLoaderError, which says why the loader gave neither.
  */
 export function loadConfigApart (source: ConfigSource, { timeoutMs = LOADER_TIMEOUT_MS } = {}): Promise<LoadedConfig> {
+  if (!endsWithProcess) {
+    endsWithProcess = true
+    process.once('exit', () => { for (const child of running) child.kill('SIGKILL') })
+  }
   return new Promise((resolve, reject) => {
-    // No execArgv: the parent's flags (--inspect, a V8 heap size) are the gateway's, not the loader's.
-    const child = fork(CHILD, [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    // The gateway's flags (--inspect, a V8 heap size) are not the loader's: no execArgv, no
+    // NODE_OPTIONS (an --inspect-brk there would hold every load until the bound).
+    const { NODE_OPTIONS: _, ...env } = process.env
+    const child = fork(CHILD, [], { execArgv: [], env, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    running.add(child)
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr = (stderr + text).slice(-STDERR_KEPT) })
-    let answer: LoaderAnswer | undefined
+    let settled = false
+    const settle = (outcome: () => void): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      outcome()
+    }
+    const fail = (message: string): void => settle(() => reject(new ConfigLoaderError(message)))
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`the config loader gave no answer within ${timeoutMs / 1000} s`))
+      fail(`the config loader gave no answer within ${timeoutMs / 1000} s`)
     }, timeoutMs)
-    child.once('message', (message: LoaderAnswer) => { answer = message })
+    // Settled on the answer itself: the child ends on its own once it has sent it.
+    child.once('message', (answer: LoaderAnswer) => settle(() => {
+      if ('loaded' in answer) resolve(answer.loaded)
+      else if ('diagnostics' in answer) reject(new ConfigError(answer.diagnostics))
+      else reject(new ConfigLoaderError(answer.failure))
+    }))
     child.once('error', (err) => {
-      clearTimeout(timer)
-      reject(new Error(`the config loader could not start: ${err.message}`))
+      child.kill('SIGKILL')
+      fail(`the config loader failed: ${err.message}`)
     })
     // 'close': the process ended and its stderr is read to the end.
     child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      if (answer === undefined) {
-        const why = signal === null ? `code ${String(code)}` : signal
-        reject(new Error(`the config loader ended (${why}) without an answer${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`))
-      } else if ('loaded' in answer) {
-        resolve(answer.loaded)
-      } else if ('diagnostics' in answer) {
-        reject(new ConfigError(answer.diagnostics))
-      } else {
-        reject(new Error(answer.failure))
-      }
+      running.delete(child)
+      const why = signal === null ? `code ${String(code)}` : signal
+      fail(`the config loader ended (${why}) without an answer${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`)
     })
     child.send(source)
   })

@@ -18,7 +18,20 @@ export interface Reloadable {
   reloadFailed (errors: string[]): ReloadResult
 }
 
-export async function reloadFrom (server: Reloadable, file: string): Promise<void> {
+/** Per server, the end of the reload that runs last: reloads run one at a time, in the order asked. */
+const lastReload = new WeakMap<Reloadable, Promise<void>>()
+
+/**
+ * Reloads take turns: each loads in a process of its own and may take a while, and an older load
+ * finishing after a newer one must not be the config that stays.
+ */
+export function reloadFrom (server: Reloadable, file: string): Promise<void> {
+  const next = (lastReload.get(server) ?? Promise.resolve()).then(async () => await reloadNow(server, file))
+  lastReload.set(server, next)
+  return next
+}
+
+async function reloadNow (server: Reloadable, file: string): Promise<void> {
   try {
     const { config, warnings } = await loadConfigApart({ file })
     const result = await server.reload(config)
