@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtemp, open, readFile, readdir, rename, rm, symlink, unlink, writeFile, type FileHandle } from 'node:fs/promises'
-import { constants as fsConstants, readFileSync } from 'node:fs'
+import { constants as fsConstants, existsSync, readFileSync } from 'node:fs'
 import { constants as osConstants, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -246,6 +246,22 @@ test('serve whose config loader dies without an answer: says so, exit 1, no stac
   })
   assert.equal(code, 1)
   assert.equal(stderr, `${fifo}: the config loader ended (SIGKILL) without an answer\n`)
+})
+
+test('a loader outlives no gateway: serve killed while its loader waits on a FIFO, the loader ends too', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'longhaul-fifo-'))
+  dirs.push(dir)
+  const fifo = join(dir, 'longhaul.yaml')
+  execFileSync('mkfifo', [fifo])
+  const serve = spawn(process.execPath, [CLI, 'serve', '--config', fifo], { stdio: 'ignore' })
+  spawned.push(serve)
+  const [loader] = await loadersOf(serve.pid!, 1)
+  const killed = new Promise((resolve) => serve.once('exit', resolve))
+  serve.kill('SIGKILL')
+  await killed
+  const until = Date.now() + 5000
+  while (existsSync(`/proc/${loader}`) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(existsSync(`/proc/${loader}`), false, `loader ${loader} still running`)
 })
 
 test('reloads take turns: a newer file loaded while an older load hangs is the config that stays', async () => {

@@ -9,6 +9,11 @@ import type { ConfigSource, LoaderAnswer } from './loader-process.ts'
 // (an unprivileged process may raise its own score; where it may not, nothing changes).
 try { writeFileSync('/proc/self/oom_score_adj', '1000') } catch { /* not Linux, or not allowed */ }
 
+// Disconnected: the answer is sent, or the gateway is gone (killed, or ended while this load still
+// ran) and nobody waits for it. A load stuck on its file (a FIFO, a hung mount) must not outlive
+// it, and process.exit would wait for the thread blocked reading that file: end at once.
+process.once('disconnect', () => process.kill(process.pid, 'SIGKILL'))
+
 process.once('message', (source: ConfigSource) => {
   void (async (): Promise<LoaderAnswer> => {
     try {
