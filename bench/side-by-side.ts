@@ -414,9 +414,12 @@ async function stalls (p: Proxy, upstreamUrl: string, n: number, roundNo: number
 
 // ---- report ----
 
+/** The median; of an even count, the mean of the middle two (of two rounds, not the lower one). */
 function median (xs: number[]): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
-  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!
+  if (s.length === 0) return Number.NaN
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : round((s[mid - 1]! + s[mid]!) / 2, 2)
 }
 const ratio = (a: number, b: number): string => Number.isFinite(a / b) ? `×${round(a / b, 2)}` : '–'
 
@@ -512,7 +515,7 @@ function summarize (report: { throughput: ThroughputRun[], streams: StreamsRun[]
     }
     const kib = (t: string): number => med(runs, t, (r) => r.kibPerStream ?? Number.NaN)
     const idle = (t: string): number => med(runs, t, (r) => r.idleRssMiB ?? Number.NaN)
-    say(`longhaul memory per stream ${ratio(kib('longhaul'), kib('node-floor'))} the Node floor (goal ≤ 0.75), ${ratio(kib('longhaul'), kib('nginx'))} nginx; idle RSS ${ratio(idle('longhaul'), idle('node-floor'))} the Node floor (goal ≤ 1), ${ratio(idle('longhaul'), idle('nginx'))} nginx; lag p99 ${med(runs, 'longhaul', (r) => r.lagMs.p99)} ms (goal < 10)`)
+    say(`longhaul memory per stream ${ratio(kib('longhaul'), kib('node-floor'))} the Node floor (goal ≤ 0.75), ${ratio(kib('longhaul'), kib('nginx'))} nginx; idle RSS ${ratio(idle('longhaul'), idle('node-floor'))} the Node floor (goal ≤ 1), ${ratio(idle('longhaul'), idle('nginx'))} nginx; lag p99 ${med(runs, 'longhaul', (r) => r.lagMs.p99)} ms, per round ${runs.filter((r) => r.target === 'longhaul').map((r) => r.lagMs.p99).join(', ')} (goal < 10)`)
   }
   if (report.stalls.length > 0) {
     const st = report.stalls
