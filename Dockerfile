@@ -23,13 +23,14 @@ COPY src ./src
 #    and the TypeScript stripper (about 15 MiB, for the process's whole life) is never loaded. A
 #    read-only root filesystem (Kubernetes readOnlyRootFilesystem) still reads it. Primed: what
 #    serve loads (with the entry point's V8 flag), what the config loader process loads (it runs
-#    without it), and the embedded demo's upstream.
+#    without it), the embedded demo's upstream and a worker pool's modules (loaded only with workers > 1).
 ENV NODE_COMPILE_CACHE=/app/.node-compile-cache
 RUN mkdir .node-compile-cache && chown 1000:1000 .node-compile-cache
 USER 1000:1000
 RUN node --max-semi-space-size=8 src/cli.ts serve --print-config > /dev/null \
  && node src/cli.ts check --demo > /dev/null && node src/config/loader-child.ts \
- && node --max-semi-space-size=8 --input-type=module -e "await import('./src/demo/upstream.ts')"
+ && node --max-semi-space-size=8 --input-type=module \
+      -e "for (const m of ['demo/upstream', 'lifecycle/primary', 'lifecycle/worker']) await import('./src/' + m + '.ts')"
 # The gateway and admin ports of the default config and the embedded demo.
 EXPOSE 8080 9901
 # No HEALTHCHECK: the admin address is the config's to choose, and Kubernetes probes /readyz and

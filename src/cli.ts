@@ -15,8 +15,6 @@ import { GatewayLog } from './observe/log.ts'
 import { GatewayMetrics } from './observe/metrics.ts'
 import { drain } from './lifecycle/drain.ts'
 import { reloadFrom, watchConfig } from './lifecycle/reload.ts'
-import { servePrimary } from './lifecycle/primary.ts'
-import { runWorker } from './lifecycle/worker.ts'
 import { openFiles } from './lifecycle/open-files.ts'
 import { H2_STREAMS_PER_CONNECTION } from './upstream/endpoint.ts'
 import { demoBanner, demoConfigText } from './demo/config.ts'
@@ -39,8 +37,9 @@ const printableDemo = (options: { listen?: string, admin?: string }): string =>
   demoConfigText({ listen: options.listen ?? DEMO_LISTEN, admin: options.admin ?? DEMO_ADMIN, upstreamUrl: `http://127.0.0.1:${DEMO_UPSTREAM_PORT}` })
 
 async function serve (options: { config?: string, listen?: string, admin?: string, watch?: boolean, printConfig?: boolean }): Promise<void> {
-  // A worker process (workers > 1) gets everything from its primary.
-  if (cluster.isWorker) return await runWorker()
+  // A worker process (workers > 1) gets everything from its primary. The pool's modules load only
+  // where a pool runs (about 2 MiB less resident in a single process).
+  if (cluster.isWorker) return await (await import('./lifecycle/worker.ts')).runWorker()
   const file = options.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined)
   if (options.printConfig === true) {
     if (file !== undefined) throw new CommanderError(2, 'longhaul.usage', `--print-config prints the embedded demo's config; ${file} is the config serve would run`)
@@ -74,7 +73,7 @@ async function serve (options: { config?: string, listen?: string, admin?: strin
   const workers = loaded.config.workers === 'auto' ? availableParallelism() : loaded.config.workers
   const log = new GatewayLog(loaded.config.log.level, undefined, { sharedStdout: workers > 1 })
   log.configWarnings(loaded.warnings)
-  if (workers > 1 && file !== undefined) return await servePrimary(loaded, workers, log, { file, watch: options.watch === true })
+  if (workers > 1 && file !== undefined) return await (await import('./lifecycle/primary.ts')).servePrimary(loaded, workers, log, { file, watch: options.watch === true })
   const running = new RunningGateway(loaded.config, log, new GatewayMetrics())
   const { gateway } = running
   // Read before the start, so nothing is awaited between the start and the handlers below.

@@ -58,7 +58,7 @@ test('the entry point is `longhaul serve` in exec form, so SIGTERM reaches node 
   assert.equal(dockerfile.getCMDs().length, 0, 'no CMD: `docker run IMAGE --config F` appends to serve')
 })
 
-test('the compile cache is primed at build time, as the runtime user, for serve, the config loader and the demo', () => {
+test('the compile cache is primed at build time, as the runtime user, for serve, the config loader and the demo', async () => {
   const env = finalStage.filter((i) => i.getKeyword() === 'ENV').map((i) => i.getArgumentsContent() ?? '').join('\n')
   const dir = /NODE_COMPILE_CACHE=(\S+)/.exec(env)?.[1]
   assert.ok(dir !== undefined, 'ENV NODE_COMPILE_CACHE in the runtime stage')
@@ -77,7 +77,11 @@ test('the compile cache is primed at build time, as the runtime user, for serve,
   assert.ok(prime.includes(`${entry.slice(0, -1).join(' ')} serve --print-config`), prime)
   assert.match(prime, /node src\/cli\.ts check --demo/, 'the config loader\'s modules (it runs without flags)')
   assert.match(prime, /node src\/config\/loader-child\.ts/)
-  assert.match(prime, /import\('\.\/src\/demo\/upstream\.ts'\)/, 'the embedded demo, which the image runs without arguments')
+  // What serve imports only when used: the embedded demo (the image runs it without arguments) and a worker pool.
+  for (const module of ['demo/upstream', 'lifecycle/primary', 'lifecycle/worker']) assert.ok(prime.includes(`'${module}'`), `${module} primed`)
+  const cli = await readFile(join(root, 'src/cli.ts'), 'utf8')
+  const lazy = [...cli.matchAll(/await import\('\.\/([\w/-]+)\.ts'\)/g)].map((m) => m[1]!).filter((m) => !/^(doctor|deploy|probe|observe\/headroom-command|config\/load)\b/.test(m))
+  assert.deepEqual([...new Set(lazy)].sort(), ['demo/upstream', 'lifecycle/primary', 'lifecycle/worker'], 'every module serve imports lazily is primed')
 })
 
 test('HEALTHCHECK is off by choice: Kubernetes probes the admin endpoints', () => {
