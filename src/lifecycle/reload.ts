@@ -1,5 +1,6 @@
-// Hot reload on SIGHUP or `serve --watch`: load and validate (in the config loader process), swap. An invalid file changes nothing
-// and is reported (log, /status, longhaul_config_reloads_total{result="error"}).
+// Hot reload on SIGHUP or `serve --watch`: load and validate (in the config loader process), swap.
+// An invalid file changes nothing and is reported (log, /status,
+// longhaul_config_reloads_total{result="error"}).
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'

@@ -1,6 +1,7 @@
 // A worker process (workers > 1): one gateway on listener sockets of its own that share their
-// ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its config (resolved by the primary), reloads and drains from the primary, answers its
-// /status and /metrics questions, and reports how many requests it has in flight once a second.
+// ports with the other workers' (SO_REUSEPORT), with no admin listener of its own. It takes its
+// config (resolved by the primary), reloads and drains from the primary, answers its /status and
+// /metrics questions, and reports how many requests it has in flight once a second.
 import { AggregatorRegistry } from 'prom-client'
 import type { RuntimeConfig } from '../config/runtime.ts'
 import { GatewayServer, type ReloadResult } from '../gateway/server.ts'
