@@ -1,6 +1,7 @@
 // The config loader process: `serve` gets its config read, parsed and validated by a short-lived
 // child process, so the YAML parser and the schema validator never load into a serving process.
-// Its answers are the in-process loader's, errors included; a loader that hangs is killed at its bound.
+// Its answers are the in-process loader's, errors included; a loader that hangs is killed at its bound,
+// none outlives its gateway, and reloads take turns.
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
