@@ -4,7 +4,7 @@
 // in the gateway. Start and every reload load this way; the workers of a pool get the resolved
 // config from their primary. `check` and the doctor load in their own process, which ends when
 // they do.
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, type Diagnostic } from './diagnostics.ts'
 import type { LoadedConfig } from './load.ts'
@@ -30,25 +30,18 @@ const CHILD = fileURLToPath(new URL('./loader-child.ts', import.meta.url))
 /** The end of the child's stderr kept for an error message. */
 const STDERR_KEPT = 2000
 
-/** Loaders still running, ended with the gateway whichever way it exits (a drain, a second signal). */
-const running = new Set<ChildProcess>()
-let endsWithProcess = false
-
 /**
  * Resolves with the loaded config; rejects with ConfigError (the file's diagnostics, exactly as an
  * in-process load gives them) or with ConfigLoaderError, which says why the loader gave neither.
  */
 export function loadConfigApart (source: ConfigSource, { timeoutMs = LOADER_TIMEOUT_MS } = {}): Promise<LoadedConfig> {
-  if (!endsWithProcess) {
-    endsWithProcess = true
-    process.once('exit', () => { for (const child of running) child.kill('SIGKILL') })
-  }
   return new Promise((resolve, reject) => {
     // The gateway's flags (--inspect, a V8 heap size) are not the loader's: no execArgv, no
     // NODE_OPTIONS (an --inspect-brk there would hold every load until the bound).
     const { NODE_OPTIONS: _, ...env } = process.env
+    // A loader outlives no gateway, whichever way the gateway ends: it ends itself once its IPC
+    // channel closes (loader-child.ts).
     const child = fork(CHILD, [], { execArgv: [], env, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-    running.add(child)
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr = (stderr + text).slice(-STDERR_KEPT) })
     let settled = false
@@ -75,7 +68,6 @@ export function loadConfigApart (source: ConfigSource, { timeoutMs = LOADER_TIME
     })
     // 'close': the process ended and its stderr is read to the end.
     child.once('close', (code, signal) => {
-      running.delete(child)
       const why = signal === null ? `code ${String(code)}` : signal
       fail(`the config loader ended (${why}) without an answer${stderr.trim() === '' ? '' : `: ${stderr.trim()}`}`)
     })
