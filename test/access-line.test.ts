@@ -49,7 +49,9 @@ const records: Array<[string, AccessRecord]> = [
 for (const [name, record] of records) {
   test(`access line: the bytes pino writes, ${name}`, () => {
     const out = capture()
-    new GatewayLog('info', out).access(record)
+    const log = new GatewayLog('info', out)
+    log.access(record)
+    log.flushBatch()
     assert.equal(out.lines.length, 1)
     const line = out.lines[0]!
     assert.match(line, /^\{"level":30,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","pid":\d+,"requestId":/)
@@ -63,11 +65,63 @@ test('access line: not written above level info, written again once the level co
   const out = capture()
   const log = new GatewayLog('warn', out)
   log.access(base)
+  log.flushBatch()
   assert.equal(out.lines.length, 0)
   log.level = 'debug'
   log.access(base)
   log.level = 'error'
   log.access(base)
+  log.flushBatch()
   assert.equal(out.lines.length, 1)
   assert.equal(JSON.parse(out.lines[0]!).outcome, 'first_byte_timeout')
+})
+
+const turnEnds = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+test('access lines: the lines of one turn of the event loop go out in one write at its end, in order', async () => {
+  const out = capture()
+  const log = new GatewayLog('info', out)
+  for (const requestId of ['a', 'b', 'c']) log.access({ ...base, requestId })
+  assert.equal(out.lines.length, 0)
+  await turnEnds()
+  assert.equal(out.lines.length, 1)
+  assert.deepEqual(out.lines[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line).requestId), ['a', 'b', 'c'])
+  log.access({ ...base, requestId: 'd' })
+  await log.flush()
+  assert.equal(JSON.parse(out.lines[1]!).requestId, 'd')
+})
+
+test('access lines: on a shared stdout no write holds more than PIPE_BUF bytes, however many bytes a character takes', async () => {
+  const out = capture()
+  const log = new GatewayLog('info', out, { sharedStdout: true })
+  const ids: string[] = []
+  for (let i = 0; i < 200; i++) {
+    ids.push(String(i))
+    log.access({ ...base, requestId: String(i), path: `/${'日本\ud83d\ude00'.repeat(i % 40)}` })
+  }
+  await turnEnds()
+  assert.ok(out.lines.length > 1)
+  for (const write of out.lines) {
+    assert.ok(Buffer.byteLength(write) <= 4096, `a write of ${Buffer.byteLength(write)} bytes`)
+    assert.ok(write.endsWith('\n'))
+  }
+  assert.deepEqual(out.lines.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line).requestId), ids)
+})
+
+test('access lines: a process that exits in the turn that logged them still writes them', async () => {
+  const { execFileSync } = await import('node:child_process')
+  const logModule = new URL('../src/observe/log.ts', import.meta.url).href
+  const script = `import { GatewayLog } from ${JSON.stringify(logModule)}
+const log = new GatewayLog('info')
+log.access({ requestId: 'last-words', method: 'GET', host: null, path: '/', protocol: 'HTTP/1.1', clientIp: '', route: null, upstream: null, endpoint: null, status: 200, outcome: 'ok', attempts: 1, bytesIn: 0, bytesOut: 0, durationMs: 1, firstByteMs: 1 })
+process.exit(3)`
+  let stdout = ''
+  try {
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+  } catch (err) {
+    const failed = err as { status: number, stdout: string }
+    assert.equal(failed.status, 3)
+    stdout = failed.stdout
+  }
+  assert.equal(JSON.parse(stdout).requestId, 'last-words')
 })
