@@ -141,6 +141,21 @@ test('an invalid chunk before the response started is one 400 bad_request for th
   assert.equal(lines[0]!.status, 400)
 })
 
+test('an unparsable request after a finished one on the same connection gets its own 400 and line, not the first one\'s', async () => {
+  const mark = gw.lines.length
+  const id = randomUUID()
+  const client = new RawClient(gw.url)
+  await client.send(`GET /public/headers HTTP/1.1\r\nhost: gw.test\r\nx-request-id: ${id}\r\n\r\n`)
+  assert.equal((await client.response()).status, 200)
+  await gw.accessLine(id)
+  client.socket.write('GET /public/headers HTTP/1.1\r\nbad header line\r\n\r\n')
+  await client.closed
+  assert.deepEqual(statusLines(client.text()), ['HTTP/1.1 200 OK', 'HTTP/1.1 400 Bad Request'], client.text())
+  const lines = await accessLinesSince(mark)
+  assert.deepEqual(lines.map((l) => [l.outcome, l.status]), [['ok', 200], ['bad_request', 400]], JSON.stringify(lines))
+  assert.notEqual(lines[1]!.requestId, id)
+})
+
 test('an early answer closes the connection: a trickling body is read at most downstream.lingerTimeout', async () => {
   // A client that goes on sending after the gateway's FIN (half-open), as an uploader does.
   const client = new RawClient(gw.url, { allowHalfOpen: true })

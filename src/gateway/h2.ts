@@ -174,12 +174,13 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
     keepAliveInitialDelay: downstream.tcpKeepAliveMs
   } as http2.SecureServerOptions
   let server: http2.Http2SecureServer | http2.Http2Server
+  let request = handlers.request
   if (config.kind === 'tls') {
     const material = readTlsFiles(config.tls!)
     const secure = http2.createSecureServer({ ...options, ...material, allowHTTP1: true })
     // The HTTP/1.1 side of the port takes the same limits as a plain HTTP/1.1 listener.
     configureHttp1(secure as never, downstream)
-    attachClientErrors(secure, 'secureConnection', downstream, log, handlers.requestError)
+    request = attachClientErrors(secure, 'secureConnection', downstream, log, handlers.request, handlers.requestError)
     const { upgrade, shouldUpgrade } = handlers
     if (upgrade !== undefined && shouldUpgrade !== undefined) {
       ;(secure as unknown as { shouldUpgradeCallback: typeof shouldUpgrade }).shouldUpgradeCallback = shouldUpgrade
@@ -189,7 +190,7 @@ export function createH2Listener (config: ListenerConfig, downstream: Downstream
   } else {
     server = http2.createServer(options)
   }
-  server.on('request', (req, res) => handlers.request(req as never, res as never))
+  server.on('request', (req, res) => request(req as never, res as never))
 
   // Every TCP connection, so that closeAll can end them whatever protocol they speak.
   const sockets = new Set<Socket>()

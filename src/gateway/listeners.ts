@@ -48,9 +48,10 @@ export function createHttp1Listener (_config: ListenerConfig, downstream: Downst
     keepAlive: true,
     keepAliveInitialDelay: downstream.tcpKeepAliveMs,
     ...(handlers.shouldUpgrade === undefined ? {} : { shouldUpgradeCallback: handlers.shouldUpgrade })
-  }, handlers.request)
+  })
   configureHttp1(server, downstream)
-  attachClientErrors(server, 'connection', downstream, log, handlers.requestError)
+  const tracked = attachClientErrors(server, 'connection', downstream, log, handlers.request, handlers.requestError)
+  server.on('request', tracked)
   const upgrade = handlers.upgrade
   if (upgrade !== undefined) server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(req, socket, head))
   return {
@@ -109,28 +110,22 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
  * Node starts the head clock of a connection's first request when the connection opens, so the
  * time a head timeout took can be told; for a later request it starts at a first byte the
  * gateway never sees. `opened` is the event that gives the socket clientError will name.
+ * Returns `request` with the bookkeeping clientError needs in front of it: the server's one
+ * request listener (a second listener costs every request an emit over an array).
  */
-export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink, requestError?: ListenerHandlers['requestError']): void {
+export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink, request: RequestHandler, requestError?: ListenerHandlers['requestError']): RequestHandler {
   const openedAt = new WeakMap<Socket, number>()
-  /** The response in progress on a connection, until it closes. */
-  const inflight = new WeakMap<Socket, ServerResponse>()
+  /** The last response on a connection: in progress until it closes. */
+  const lastResponse = new WeakMap<Socket, ServerResponse>()
   server.on(opened, (socket: Socket) => openedAt.set(socket, performance.now()))
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    // An HTTP/2 stream's request has no socket of its own; its errors are stream errors.
-    if ((req as { stream?: unknown }).stream !== undefined) return
-    const socket = req.socket
-    openedAt.delete(socket)
-    inflight.set(socket, res)
-    res.once('close', () => { if (inflight.get(socket) === res) inflight.delete(socket) })
-  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A TLS handshake that failed has no HTTP to answer in (alpnProtocol is set by a handshake).
     if (opened === 'secureConnection' && ((socket as TLSSocket).alpnProtocol ?? null) === null) {
       socket.destroy()
       return
     }
-    const res = inflight.get(socket)
-    if (res !== undefined && requestError !== undefined && socket.writable) {
+    const res = lastResponse.get(socket)
+    if (res !== undefined && !res.closed && requestError !== undefined && socket.writable) {
       // Never a second response into the one in progress, never a second access line.
       const code = err.code ?? ''
       const ending: Ending = code === 'HPE_INVALID_EOF_STATE'
@@ -142,6 +137,14 @@ export function attachClientErrors (server: NetServer, opened: 'connection' | 's
     }
     onClientError(err, socket, downstream, log, openedAt.get(socket))
   })
+  return (req, res) => {
+    // An HTTP/2 stream's request has no socket of its own; its errors are stream errors.
+    if ((req as { stream?: unknown }).stream === undefined) {
+      openedAt.delete(req.socket)
+      lastResponse.set(req.socket, res)
+    }
+    request(req, res)
+  }
 }
 
 function onClientError (err: NodeJS.ErrnoException, socket: Socket, downstream: DownstreamConfig, log: AccessSink, openedAt: number | undefined): void {
