@@ -125,3 +125,24 @@ process.exit(3)`
   }
   assert.equal(JSON.parse(stdout).requestId, 'last-words')
 })
+
+test('flush() ends once every line is written: lines logged before it reach stdout whole and in order, however soon the process exits', async () => {
+  const { execFile } = await import('node:child_process')
+  const logModule = new URL('../src/observe/log.ts', import.meta.url).href
+  // A line larger than a pipe holds is still being written (by Node's thread pool) when the
+  // lines after it are logged; exit comes right after flush().
+  const script = `import { GatewayLog } from ${JSON.stringify(logModule)}
+const log = new GatewayLog('info')
+log.error('first', new Error('x'.repeat(300000)))
+for (let code = 0; code < 50; code++) log.exited(code)
+await log.flush()
+process.exit(0)`
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (err, out) => err === null ? resolve(out) : reject(err))
+  })
+  const lines = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string, code?: number, err?: { message: string } })
+  assert.equal(lines.length, 51)
+  assert.equal(lines[0]!.msg, 'first')
+  assert.equal(lines[0]!.err!.message.length, 300000)
+  assert.deepEqual(lines.slice(1).map((line) => line.code), Array.from({ length: 50 }, (_, code) => code))
+})

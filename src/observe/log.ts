@@ -223,16 +223,23 @@ export class GatewayLog {
   /**
    * Writes out what is buffered, before exit. Asynchronous and bounded: a log reader that stopped
    * reading (a full pipe) must not hold the process forever, as a synchronous flush would.
+   *
+   * It ends when sonic-boom has no write left in flight: its own flush() returns at once with
+   * pino's minLength 0, and an exit then would leave a write in Node's thread pool half done while
+   * the exit hook writes the later lines (a line cut, lines out of order, test/access-line.test.ts).
+   * An empty write queues behind every pending one, and 'drain' comes when all are written.
    */
   flush (timeoutMs = 1000): Promise<void> {
     this.flushBatch()
-    const destination = this.#destination as { flush?: (cb: (err?: Error) => void) => void }
+    const destination = this.#destination as { once?: (event: 'drain', listener: () => void) => void, write: (data: string) => unknown }
     return new Promise((resolve) => {
+      if (typeof destination.once !== 'function') return resolve()
       const timer = setTimeout(resolve, timeoutMs)
-      if (typeof destination.flush !== 'function') return resolve()
       try {
-        destination.flush(() => { clearTimeout(timer); resolve() })
+        destination.once('drain', () => { clearTimeout(timer); resolve() })
+        destination.write('')
       } catch {
+        clearTimeout(timer)
         resolve() // nothing more can be done at exit
       }
     })
