@@ -1,4 +1,4 @@
-// classifyFailure: a request undici refuses to send is the client's bad_request, not the upstream's fault.
+// classifyFailure: a request undici refuses to send is the client's bad_request, not the upstream's fault; a failed TLS handshake reached no backend.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { errors } from 'undici'
@@ -11,4 +11,14 @@ test('undici\'s invalid-argument error is bad_request, neither retried nor held 
   // 'other': the retry policy does not retry it and outlier ejection does not count it.
   assert.equal(failure.kind, 'other')
   assert.equal(failure.stale, false)
+})
+
+test('a TLS handshake that failed is upstream_unavailable, retried elsewhere like a refused connection', () => {
+  for (const code of ['ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_SSL_WRONG_VERSION_NUMBER']) {
+    const err = Object.assign(new Error('handshake'), { code })
+    const failure = classifyFailure(err, false)
+    assert.equal(failure.ending.outcome, 'upstream_unavailable', code)
+    assert.equal(failure.ending.detail, `TLS handshake failed: ${code} (handshake)`)
+    assert.equal(failure.kind, 'connect')
+  }
 })

@@ -6,7 +6,7 @@
 import type { Dispatcher } from 'undici'
 import type { RouteConfig } from '../config/runtime.ts'
 import type { UpstreamService } from '../upstream/service.ts'
-import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Endpoint, EndpointDispatchOptions } from '../upstream/endpoint.ts'
 import type { QueueTicket } from '../upstream/admission.ts'
 import { backoffMs, countsAgainstBudget, parseRetryAfter, retryAfterFailure, retryHeldFailure, retryOnStatus, type AttemptContext, type HeldFailure, type RetryReason } from '../upstream/retry.ts'
 import { classifyFailure, GatewayAbort, TryReplaced, type Failure } from './classify.ts'
@@ -185,13 +185,15 @@ export class Attempts {
     const trace = this.#host.trace
     if (trace != null) attempt.trace = trace.attempt(endpoint.url, this.count)
     const headers = this.#request.headers()
-    ;(fresh ?? endpoint.pool).dispatch({
+    const options: EndpointDispatchOptions = {
       path: this.#path,
       method: this.#request.method,
+      servername: endpoint.servername,
       headers: attempt.trace === null ? headers : withTraceContext(headers as string[], attempt.trace.headers),
       // undici takes any async iterable as a body (its types list only streams and buffers).
       body: this.#request.body as Dispatcher.DispatchOptions['body']
-    }, attempt)
+    }
+    ;(fresh ?? endpoint.pool).dispatch(options, attempt)
     // The one-off client closes once its request is done.
     if (fresh !== null) void fresh.close()
   }

@@ -39,6 +39,13 @@ export class TryReplaced extends Error {
 /** No connection was made: nothing reached a backend. */
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EHOSTDOWN'])
 const CONNECT_TIMEOUT = new Set(['LONGHAUL_CONNECT_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+/** OpenSSL's certificate verification codes (Node's tls gives them as the error's code). */
+const CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE', 'CERT_REVOKED', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE', 'HOSTNAME_MISMATCH'
+])
 const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED', 'ECONNABORTED'])
 const PROTOCOL = new Set(['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_EXCEEDED_MAX_SIZE', 'UND_ERR_HEADERS_OVERFLOW', 'UND_ERR_INFO'])
 
@@ -61,6 +68,11 @@ export function classifyFailure (err: Error, responseStarted: boolean): Failure 
     return { kind: 'connect', stale: false, reason, ending: limitMs === undefined ? { outcome: 'connect_timeout' } : { outcome: 'connect_timeout', limitMs } }
   }
   if (UNAVAILABLE.has(code)) return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: code } }
+  // A TLS handshake that failed (a certificate that does not verify, https:// to a plain HTTP
+  // port): no connection was made, nothing reached a backend, so it is no reset.
+  if (!responseStarted && (CERTIFICATE.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))) {
+    return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: `TLS handshake failed: ${code} (${err.message})` } }
+  }
   // undici (8.12) builds HTTPParserError's code from a reverse lookup its constants do not have, so
   // the code is undefined: the error's class says it instead.
   if (code.startsWith('HPE_') || PROTOCOL.has(code) || err instanceof errors.HTTPParserError) return { kind: 'other', stale: false, reason, ending: { outcome: 'upstream_protocol_error', detail: reason } }

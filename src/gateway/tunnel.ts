@@ -10,7 +10,7 @@ import { http } from '../node-http.ts'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { Endpoint } from '../upstream/endpoint.ts'
+import type { Endpoint, EndpointDispatchOptions } from '../upstream/endpoint.ts'
 import type { QueueTicket } from '../upstream/admission.ts'
 import type { AccessRecord } from '../observe/log.ts'
 import { downstreamResponseHeaders, protoOf, upstreamRequestHeaders } from './headers.ts'
@@ -97,9 +97,10 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
     const { req } = this
     this.endpoint = endpoint
     this.attempts = 1
-    endpoint.pool.dispatch({
+    const options: EndpointDispatchOptions = {
       path: this.target!.path,
       method: 'GET',
+      servername: endpoint.servername,
       upgrade: 'websocket',
       headers: upstreamRequestHeaders(req, {
         requestId: this.requestId,
@@ -107,7 +108,8 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
         proto: protoOf(req),
         remainingMs: this.deadline!.remainingMs()
       })
-    }, this)
+    }
+    endpoint.pool.dispatch(options, this)
   }
 
   onRequestStart (controller: DispatchController): void {

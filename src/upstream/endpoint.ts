@@ -45,7 +45,9 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
   const base = buildConnector({ timeout: 0, keepAlive: true, keepAliveInitialDelay: cfg.tcpKeepAliveMs, allowH2: h2, useH2c: h2 } as buildConnector.BuildOptions)
   return (options, callback) => {
     let settled = false
-    const socket = base(options, (err, connected) => {
+    // TLS names the endpoint (SNI and the certificate check use its URL's host), never the
+    // client's Host header, which undici would take from the forwarded request otherwise.
+    const socket = base({ ...options, servername: undefined }, (err, connected) => {
       if (settled) { connected?.destroy(); return }
       settled = true
       clearTimeout(timer)
@@ -74,8 +76,16 @@ export const H2_STREAMS_PER_CONNECTION = 100
 /** The lowest pooled idle time the stale-connection adaptation goes down to. */
 const STALE_IDLE_FLOOR_MS = 250
 
+/** What a request to an endpoint is sent with: undici reads `servername` (core/request.js), its types omit it. */
+export type EndpointDispatchOptions = Dispatcher.DispatchOptions & { servername: string }
+
 export class Endpoint {
   readonly url: string
+  /**
+   * Given with every request: undici otherwise derives a request's TLS name from its Host header
+   * (a parse per request), and on https:// reconnects whenever that name changes.
+   */
+  readonly servername: string
   /** Replaced (the old one closes gracefully) when the backend proves to close idle connections sooner. */
   pool: Pool
   /** Active health checks say so (true until they say otherwise, and when there are none). */
@@ -101,6 +111,7 @@ export class Endpoint {
   readonly #onRelease: () => void
   constructor (url: string, cfg: UpstreamConfig, onQueueDepth: () => void = () => {}, onRelease: () => void = () => {}) {
     this.url = url
+    this.servername = new URL(url).hostname
     this.#onRelease = onRelease
     this.#idleTimeout = cfg.idleTimeout
     const auto = cfg.idleTimeout === 'auto'

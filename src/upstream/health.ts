@@ -1,5 +1,6 @@
 // Active health checks: GET a path on every endpoint each interval; thresholds of passes and
 // failures in a row move an endpoint in and out of rotation.
+import type { Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config/runtime.ts'
 import type { Endpoint } from './endpoint.ts'
 
@@ -35,7 +36,9 @@ export class HealthChecker {
     let ok: boolean
     let reason: string
     try {
-      const res = await e.pool.request({ path: this.#check.path, method: 'GET', signal: AbortSignal.timeout(this.#check.timeoutMs), headers: { 'user-agent': 'longhaul-health-check' } })
+      // The requests' TLS name: with another one, undici would close the pool's connection to open its own.
+      const options: Dispatcher.RequestOptions & { servername: string } = { path: this.#check.path, method: 'GET', servername: e.servername, signal: AbortSignal.timeout(this.#check.timeoutMs), headers: { 'user-agent': 'longhaul-health-check' } }
+      const res = await e.pool.request(options)
       await res.body.dump()
       ok = res.statusCode >= 200 && res.statusCode < 400
       reason = `health check ${this.#check.path} answered ${res.statusCode}`
