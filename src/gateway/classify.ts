@@ -4,6 +4,7 @@
 // error codes and classes, never from messages.
 import { errors } from 'undici'
 import type { FailureKind } from '../upstream/retry.ts'
+import { failedToConnect } from '../upstream/endpoint.ts'
 import type { Ending } from './outcome.ts'
 
 /** The reason the gateway gives undici when it aborts an upstream request: the outcome that ended it. */
@@ -69,8 +70,9 @@ export function classifyFailure (err: Error, responseStarted: boolean): Failure 
   }
   if (UNAVAILABLE.has(code)) return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: code } }
   // A TLS handshake that failed (a certificate that does not verify, https:// to a plain HTTP
-  // port): no connection was made, nothing reached a backend, so it is no reset.
-  if (!responseStarted && (CERTIFICATE.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))) {
+  // port): no connection was made, nothing reached a backend, so it is no reset. Only an error
+  // of the connect itself: the same codes on a connection that carried a request are resets.
+  if (failedToConnect(err) && (CERTIFICATE.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_'))) {
     return { kind: 'connect', stale: false, reason, ending: { outcome: 'upstream_unavailable', detail: `TLS handshake failed: ${code} (${err.message})` } }
   }
   // undici (8.12) builds HTTPParserError's code from a reverse lookup its constants do not have, so

@@ -16,6 +16,19 @@ function noteSocketCounts (err: Error, socket: { bytesRead: number, bytesWritten
   e.socket ??= { bytesRead: socket.bytesRead, bytesWritten: socket.bytesWritten }
 }
 
+/** Errors of a connect (TCP, or the TLS handshake) that never became a connection: nothing was sent. */
+const connectFailures = new WeakSet<Error>()
+
+/** The error ended a connect, before any byte of a request went out (gateway/classify.ts). */
+export function failedToConnect (err: Error): boolean {
+  return connectFailures.has(err)
+}
+
+/** Says that `err` ended a connect (the connector's failure path). */
+export function noteConnectFailure (err: Error): void {
+  connectFailures.add(err)
+}
+
 /** A connect that took longer than the upstream's connectTimeout, timed by Node's own timer. */
 export class ConnectTimeoutError extends Error {
   readonly code = 'LONGHAUL_CONNECT_TIMEOUT'
@@ -51,7 +64,10 @@ function timedConnector (cfg: UpstreamConfig): buildConnector.connector {
       if (settled) { connected?.destroy(); return }
       settled = true
       clearTimeout(timer)
-      if (err !== null) return callback(err, null)
+      if (err !== null) {
+        noteConnectFailure(err)
+        return callback(err, null)
+      }
       // Registered before undici's own listener, so the error it sees already carries the counts.
       noteCountsOnError(connected!)
       callback(null, connected!)
