@@ -115,8 +115,11 @@ export function configureHttp1 (server: object, downstream: DownstreamConfig): v
  */
 export function attachClientErrors (server: NetServer, opened: 'connection' | 'secureConnection', downstream: DownstreamConfig, log: AccessSink, request: RequestHandler, requestError?: ListenerHandlers['requestError']): RequestHandler {
   const openedAt = new WeakMap<Socket, number>()
-  /** The last response on a connection: in progress until it closes. */
-  const lastResponse = new WeakMap<Socket, ServerResponse>()
+  /**
+   * The last response on a connection: in progress until it closes. Held weakly: an idle
+   * keep-alive connection must not keep its finished request and response (a few KB) alive.
+   */
+  const lastResponse = new WeakMap<Socket, WeakRef<ServerResponse>>()
   server.on(opened, (socket: Socket) => openedAt.set(socket, performance.now()))
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A TLS handshake that failed has no HTTP to answer in (alpnProtocol is set by a handshake).
@@ -124,7 +127,7 @@ export function attachClientErrors (server: NetServer, opened: 'connection' | 's
       socket.destroy()
       return
     }
-    const res = lastResponse.get(socket)
+    const res = lastResponse.get(socket)?.deref()
     if (res !== undefined && !res.closed && requestError !== undefined && socket.writable) {
       // Never a second response into the one in progress, never a second access line.
       const code = err.code ?? ''
@@ -141,7 +144,7 @@ export function attachClientErrors (server: NetServer, opened: 'connection' | 's
     // An HTTP/2 stream's request has no socket of its own; its errors are stream errors.
     if ((req as { stream?: unknown }).stream === undefined) {
       openedAt.delete(req.socket)
-      lastResponse.set(req.socket, res)
+      lastResponse.set(req.socket, new WeakRef(res))
     }
     request(req, res)
   }
