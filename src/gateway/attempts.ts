@@ -78,6 +78,8 @@ class Try implements Dispatcher.DispatchHandler {
 
   onRequestStart (controller: DispatchController): void { this.#attempts.tryStarted(this, controller) }
   onResponseStart (controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    // undici hands interim responses (103 Early Hints) here too: the answer is the final one after them.
+    if (statusCode < 200) return
     if (this.live) this.#attempts.tryAnswered(this, controller, statusCode, headers)
   }
 
