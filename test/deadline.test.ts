@@ -7,7 +7,7 @@ import { Deadline, type RequestLimits } from '../src/gateway/deadline.ts'
 import type { Ending } from '../src/gateway/outcome.ts'
 import { FakeClock } from './helpers/clock.ts'
 
-const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, streamIdleMs: 300, firstEventMs: null, awaitsFirstEvent: false, tunnelIdleMs: 500 }
+const LIMITS: RequestLimits = { totalMs: 10_000, totalOutcome: 'request_timeout', totalSource: 'route', firstByteMs: 1000, firstByteOutcome: 'first_byte_timeout', streamIdleMs: 300, firstEventMs: null, awaitsFirstEvent: false, tunnelIdleMs: 500 }
 const DOWNSTREAM = { bodyIdleTimeoutMs: 200, sendTimeoutMs: 400 }
 
 function deadline (limits: Partial<RequestLimits> = {}, clock = new FakeClock()): { clock: FakeClock, d: Deadline, endings: Ending[] } {
@@ -200,4 +200,13 @@ test('a timer that fires a fraction early (Node counts whole milliseconds) never
   assert.deepEqual(endings, [], 'the timer fired at 999.6 ms and was set again')
   clock.tick(0.6)
   assert.deepEqual(endings, [{ outcome: 'first_byte_timeout', limitMs: 1000 }])
+})
+
+test('firstByte set by the client (its SDK\'s timeout) fires as client_deadline_exceeded and is shown as the client deadline', () => {
+  const { clock, d, endings } = deadline({ firstByteMs: 700, firstByteOutcome: 'client_deadline_exceeded' })
+  assert.deepEqual(d.progress().find((p) => p.limitMs === 700)?.limit, 'client deadline')
+  clock.tick(699)
+  assert.deepEqual(endings, [])
+  clock.tick(1)
+  assert.deepEqual(endings, [{ outcome: 'client_deadline_exceeded', limitMs: 700 }])
 })

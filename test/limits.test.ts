@@ -125,6 +125,16 @@ test('the client budget: x-longhaul-timeout-ms, else the SDK\'s X-Stainless-Time
   const viaSdk = limits(timeouts({ request: 10 * M }), undefined)
   assert.equal(viaSdk.awaitsFirstEvent, false)
   assert.equal(viaSdk.firstEventMs, null)
+  // The SDK's timeout bounds the wait for headers only (the SDKs' timers stop there): the route's
+  // request still bounds the stream.
   const sdk = resolveLimits(timeouts({ request: 10 * M, firstEvent: 3 * S }), undefined, '1') as RequestLimits
-  assert.deepEqual([sdk.totalMs, sdk.totalOutcome, sdk.totalSource, sdk.firstEventMs, sdk.awaitsFirstEvent], [1000, 'client_deadline_exceeded', 'client', 3000, true])
+  assert.deepEqual([sdk.totalMs, sdk.totalOutcome, sdk.totalSource, sdk.firstByteMs, sdk.firstByteOutcome, sdk.firstEventMs, sdk.awaitsFirstEvent], [10 * M, 'request_timeout', 'route', 1000, 'client_deadline_exceeded', 3000, true])
+  // Longer than the route's own wait for headers: the route's binds, with its own name.
+  const longer = resolveLimits(timeouts({ request: 10 * M, firstByte: 30 * S }), undefined, '600') as RequestLimits
+  assert.deepEqual([longer.totalMs, longer.firstByteMs, longer.firstByteOutcome], [10 * M, 30 * S, 'first_byte_timeout'])
+  // Never lengthens request, whatever maxClientTimeout allows (x-longhaul-timeout-ms may).
+  const capped = resolveLimits(timeouts({ request: 10 * M, maxClientTimeout: 60 * M }), undefined, '1800') as RequestLimits
+  assert.deepEqual([capped.totalMs, capped.totalOutcome, capped.firstByteMs], [10 * M, 'request_timeout', null])
+  const unlimited = resolveLimits(timeouts({ request: null, firstByte: null }), undefined, '5') as RequestLimits
+  assert.deepEqual([unlimited.totalMs, unlimited.firstByteMs, unlimited.firstByteOutcome], [null, 5000, 'client_deadline_exceeded'])
 })

@@ -17,6 +17,8 @@ export interface RequestLimits {
   readonly totalSource: LimitSource
   /** Until response headers, only when shorter than the total budget; null = none of its own. */
   readonly firstByteMs: number | null
+  /** firstByte's outcome: the route's, or the client's when its SDK's timeout is the shorter wait. */
+  readonly firstByteOutcome: typeof ROUTE_TIMEOUTS.firstByte.outcome | typeof ROUTE_TIMEOUTS.maxClientTimeout.outcome
   readonly streamIdleMs: number | null
   /**
    * From the response headers to the first answer event, when it has a clock of its own
@@ -49,8 +51,10 @@ export function clientBudgetMs (longhaulHeader: string | undefined, sdkHeader: s
 
 /**
  * The limits of one request from the route's timeouts and the client's own budget (clientBudgetMs).
- * The client may shorten `request`, and lengthen it up to `maxClientTimeout`. The outcome names
- * the limit that binds: the client's budget when it is the shorter one.
+ * x-longhaul-timeout-ms may shorten `request`, and lengthen it up to `maxClientTimeout`. An SDK's
+ * X-Stainless-Timeout bounds only the wait for response headers, as the SDKs' own timers do (they
+ * stop at the headers): it never cuts a stream the SDK is still reading. The outcome names the
+ * limit that binds: the client's budget when it is the shorter one.
  * Returns a string (the reason) for a malformed header: that is bad_request.
  */
 export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefined, sdkHeader?: string): RequestLimits | string {
@@ -59,7 +63,8 @@ export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefine
   let totalSource = t.request.source
   const budget = clientBudgetMs(clientHeader, sdkHeader)
   if (typeof budget === 'string') return budget
-  if (budget !== undefined) {
+  const sdkWaitMs = clientHeader === undefined ? budget : undefined
+  if (budget !== undefined && sdkWaitMs === undefined) {
     const clientMs = budget
     if (totalMs === null || clientMs < totalMs) {
       totalMs = clientMs
@@ -79,13 +84,20 @@ export function resolveLimits (t: RouteTimeouts, clientHeader: string | undefine
   }
   if (totalMs !== null) totalMs = Math.min(totalMs, TIMER_MAX_MS)
   const own = t.firstByteFollowsRequest ? null : t.firstByte.ms
-  const firstByteMs = own !== null && (totalMs === null || own < totalMs) ? own : null
+  let firstByteMs = own !== null && (totalMs === null || own < totalMs) ? own : null
+  let firstByteOutcome: RequestLimits['firstByteOutcome'] = ROUTE_TIMEOUTS.firstByte.outcome
+  const headersBound = firstByteMs ?? totalMs
+  if (sdkWaitMs !== undefined && (headersBound === null || sdkWaitMs < headersBound)) {
+    firstByteMs = sdkWaitMs
+    firstByteOutcome = ROUTE_TIMEOUTS.maxClientTimeout.outcome
+  }
   const clamp = (ms: number | null): number | null => ms === null ? null : Math.min(ms, TIMER_MAX_MS)
   return {
     totalMs,
     totalOutcome,
     totalSource,
     firstByteMs,
+    firstByteOutcome,
     streamIdleMs: clamp(t.streamIdle.ms),
     firstEventMs: t.firstEventFollowsStreamIdle ? null : clamp(t.firstEvent.ms),
     awaitsFirstEvent: !t.firstEventFollowsStreamIdle
@@ -264,6 +276,7 @@ export class Deadline {
   #outcomeOf (slot: Slot): Outcome {
     switch (slot) {
       case 'total': return this.limits.totalOutcome
+      case 'firstByte': return this.limits.firstByteOutcome
       case 'bodyIdle': return 'request_body_timeout'
       case 'send': return 'client_send_timeout'
       default: return ROUTE_TIMEOUTS[slot].outcome
@@ -426,7 +439,7 @@ export class Deadline {
     for (const slot of SLOTS) {
       const running = this.#slots[slot]
       if (running === undefined || !running.armed) continue
-      const limit = slot === 'total' && this.limits.totalOutcome === 'client_deadline_exceeded' ? 'client deadline' : SLOT_LIMIT[slot]
+      const limit = running.outcome === 'client_deadline_exceeded' ? 'client deadline' : SLOT_LIMIT[slot]
       out.push({ limit, outcome: running.outcome, limitMs: running.ms, elapsedMs: Math.round(now - running.armedAt) })
     }
     return out

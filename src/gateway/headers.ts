@@ -18,7 +18,7 @@ const NEVER_HOP_BY_HOP = new Set(['host', 'content-length'])
 const GATEWAY_OWNED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-longhaul-timeout-ms', 'x-request-id'])
 
 export const CLIENT_DEADLINE_HEADER = 'x-longhaul-timeout-ms'
-/** The OpenAI and Anthropic SDKs' own timeout, in seconds, sent with every request (the client's deadline when x-longhaul-timeout-ms is absent). */
+/** The OpenAI and Anthropic SDKs' own timeout, in seconds (the client's wait for the response headers when x-longhaul-timeout-ms is absent). */
 export const SDK_TIMEOUT_HEADER = 'x-stainless-timeout'
 /** The SDKs' attempt number: 0 for the first try, 1 for their first retry, … */
 export const SDK_RETRY_COUNT_HEADER = 'x-stainless-retry-count'

@@ -42,7 +42,7 @@ function sdkPreset (name: string, vendor: string, pythonSource: string, streamCu
     },
     retries: { count: 2, on: [408, 409, 429, 500, 502, 503, 504, 'timeout', 'reset'], source: STAINLESS_RETRY },
     sees: { streamCut, reset: '`APIConnectionError: Connection error.` (retried twice first)' },
-    notes: ['Sends X-Stainless-Timeout (its timeout in seconds) and X-Stainless-Retry-Count on every request; longhaul takes X-Stainless-Timeout as the client\'s deadline.']
+    notes: ['Sends X-Stainless-Timeout (its timeout in seconds) and X-Stainless-Retry-Count on every request; longhaul takes X-Stainless-Timeout as the client\'s wait for the response headers (the SDKs\' own timers end there).']
   })
 }
 
