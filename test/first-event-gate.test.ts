@@ -56,6 +56,7 @@ ${route('resets', 'resets', `    sse: { holdHeaders: 5s }\n    ${RETRY}`)}
 ${route('slow', 'slow', `    sse: { holdHeaders: 5s }\n    timeouts: { firstEvent: 500ms }\n    ${RETRY}`)}
 ${route('down', 'down', `    sse: { holdHeaders: 5s }\n    ${RETRY}`)}
 ${route('cut', 'one', '    sse: { holdHeaders: 5s }\n    timeouts: { firstEvent: 500ms }')}
+${route('held', 'one', '    sse: { holdHeaders: 5s }\n    timeouts: { firstEvent: 5s }')}
 ${route('brief', 'plain', '    sse: { holdHeaders: 300ms, heartbeat: 200ms }\n    timeouts: { firstEvent: 5s, streamIdle: 1s }')}
 `)
 })
@@ -125,6 +126,27 @@ describe('sse.holdHeaders', { concurrency: true }, () => {
     const { id, res } = await chat('/cut/v1/chat/completions')
     assertGatewayError({ status: res.status, headers: res.headers, body: res.body.toString() }, { outcome: 'first_event_timeout', status: 504, proxyStatus: 'http_response_timeout', limitMs: 500, route: 'cut' })
     assertAccess(await gw.accessLine(id), { outcome: 'first_event_timeout', status: 504, limitMs: 500 })
+  })
+
+  test('a client that leaves while the headers are held is logged 499 client_aborted: no status was sent', async () => {
+    const id = randomUUID()
+    const controller = new AbortController()
+    // The 'one' upstream's first event comes after 5 s: the gate holds the headers meanwhile.
+    const pending = request(`${gw.url}/held/sse`, { headers: { 'x-request-id': id }, signal: controller.signal })
+    const settled = pending.then(() => 'answered', () => 'aborted')
+    // The upstream's headers are in (the live view shows the request's firstEvent clock running).
+    const live = await request(`${gw.adminUrl}/live`)
+    let buffered = ''
+    for await (const chunk of live.body) {
+      buffered += chunk.toString()
+      const snapshots = [...buffered.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as { inflight?: Array<{ id: string, clocks: Array<{ limit: string }> }> })
+      if (snapshots.some((snap) => snap.inflight?.some((r) => r.id === id && r.clocks.some((c) => c.limit === 'firstEvent')))) break
+    }
+    live.body.destroy()
+    controller.abort()
+    assert.equal(await settled, 'aborted')
+    assertAccess(await gw.accessLine(id), { outcome: 'client_aborted', status: 499 })
+    assert.equal((await gw.accessLine(id)).bytesOut, 0)
   })
 
   test('the hold runs out: the headers go out, then heartbeats until the first event, then the stream', async () => {

@@ -324,7 +324,9 @@ describe('HTTP/2 downstream', { concurrency: true }, () => {
       const end = await ended
       assert.equal(end.aborted, true)
       assert.ok(end.endedAt - resetAt < 200, `the upstream request ended ${Math.round(end.endedAt - resetAt)} ms after the reset`)
-      assertAccess(await gw.accessLine(rid), { outcome: 'client_aborted', status: 200 })
+      const line = await gw.accessLine(rid)
+      assertAccess(line, { outcome: 'client_aborted', status: 200 })
+      assert.equal(line.clientIp, '127.0.0.1', 'read while the stream was open')
       const after = await h2Request(h2c, '/any/health')
       assert.equal(after.status, 200)
     })

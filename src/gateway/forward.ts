@@ -81,7 +81,7 @@ export class Exchange extends Passage implements WinningTry {
       method: req.method ?? 'GET',
       headers: () => upstreamRequestHeaders(req, {
         requestId: this.requestId,
-        clientIp: req.socket.remoteAddress ?? '',
+        clientIp: this.clientIp,
         proto: protoOf(req),
         remainingMs: deadline.remainingMs()
       }),
@@ -232,6 +232,8 @@ export class Exchange extends Passage implements WinningTry {
   protected respond (ending: Ending): void {
     const { res } = this
     const outcome = ending.outcome
+    // The access line has the status sent: none yet when the first-event gate held the headers.
+    if (!res.headersSent) this.status = 0
     if (outcome === 'ok' || outcome === 'client_aborted') {
       // nothing more to send
     } else if (outcome === 'client_send_timeout') {

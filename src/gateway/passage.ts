@@ -50,6 +50,8 @@ export abstract class Passage {
   readonly host: PassageHost
   readonly startedAt = performance.now()
   readonly requestId: string
+  /** Read at arrival: an HTTP/2 stream's socket proxy no longer knows it once the stream is gone. */
+  readonly clientIp: string
   target: Target | null = null
   deadline: Deadline | null = null
   ending: Ending | null = null
@@ -72,6 +74,7 @@ export abstract class Passage {
     this.host = host
     this.req = req
     this.requestId = requestIdOf(req.headers)
+    this.clientIp = req.socket.remoteAddress ?? ''
     this.clientRetryCount = clientRetryCountOf(req.headers)
   }
 
@@ -160,7 +163,7 @@ export abstract class Passage {
       host: req.headers.host ?? null,
       path: req.url ?? '',
       protocol: protocolOf(req),
-      clientIp: req.socket.remoteAddress ?? '',
+      clientIp: this.clientIp,
       route: this.target?.route.name ?? null,
       upstream: this.target?.upstream.name ?? null,
       endpoint: this.endpoint?.url ?? null,

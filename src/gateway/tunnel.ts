@@ -104,7 +104,7 @@ export class Tunnel extends Passage implements Dispatcher.DispatchHandler {
       upgrade: 'websocket',
       headers: upstreamRequestHeaders(req, {
         requestId: this.requestId,
-        clientIp: req.socket.remoteAddress ?? '',
+        clientIp: this.clientIp,
         proto: protoOf(req),
         remainingMs: this.deadline!.remainingMs()
       })
