@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { prefixRoute, type RunningGateway } from './helpers/gateway.ts'
-import { requestEndOf, type DemoUpstream } from './helpers/upstreams.ts'
+import { arrivalOf, requestEndOf, type DemoUpstream } from './helpers/upstreams.ts'
 import { startOverDemo, stopOverDemo } from './helpers/over-demo.ts'
 import { assertAccess, assertGatewayError } from './helpers/faults.ts'
 import { metric } from './helpers/resilience.ts'
@@ -57,6 +57,17 @@ describe('X-Stainless-Timeout and X-Stainless-Retry-Count', { concurrency: true 
     const line = await gw.accessLine(id)
     assertAccess(line, { outcome: 'ok', status: 200 })
     assert.ok(Number(line.durationMs) >= 2000, `durationMs ${String(line.durationMs)}`)
+  })
+
+  test('x-longhaul-timeout-ms: 0, a budget already spent: 504 at once, nothing sent upstream', async () => {
+    const id = randomUUID()
+    // A pooled connection to the upstream is idle: a request dispatched would be written at once.
+    assert.equal((await get('/slow/headers', {})).status, 200)
+    // Listening before the request: an arrival, however fast, would be seen.
+    const arrived = arrivalOf(demo, id, 1000).then(() => true, () => false)
+    const res = await get('/slow/headers', { 'x-longhaul-timeout-ms': '0' }, id)
+    assertGatewayError(res, { outcome: 'client_deadline_exceeded', status: 504, proxyStatus: 'http_response_timeout', limitMs: 0 })
+    assert.equal(await arrived, false, 'the upstream received the request')
   })
 
   test('x-longhaul-timeout-ms wins over X-Stainless-Timeout, even when it is longer', async () => {

@@ -125,6 +125,8 @@ export abstract class Passage {
     const downstream = gen.config.downstream
     const declared = req.headers['content-length']
     if (declared !== undefined && Number(declared) > downstream.maxBodySize) return this.finish(tooLarge(downstream.maxBodySize))
+    // A budget already spent (x-longhaul-timeout-ms: 0) sends nothing upstream: the timer would fire a turn too late.
+    if (limits.totalMs === 0) return this.finish({ outcome: limits.totalOutcome, limitMs: 0 })
     const tunnelIdleMs = options.tunnel ? route.timeouts.tunnelIdle.ms : null
     this.deadline = new Deadline({ ...limits, tunnelIdleMs }, downstream, (ending) => this.limitFired(ending))
     if (this.trace !== null) for (const p of this.deadline.progress()) this.trace.limitArmed(p.limit, p.outcome, p.limitMs)
